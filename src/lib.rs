@@ -1,0 +1,10 @@
+//! openhands-sync: a synchronous OpenHands agent server, agent runtime and
+//! blocking client, wire-compatible with the reference Python packages.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod util;
+pub mod wire;
+
+pub use error::{Error, Result};
