@@ -8,3 +8,6 @@ pub mod util;
 pub mod wire;
 
 pub use error::{Error, Result};
+pub mod bash;
+pub mod logging;
+pub mod server;

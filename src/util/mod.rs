@@ -3,4 +3,5 @@
 
 pub mod fs;
 pub mod id;
+pub mod process;
 pub mod time;

@@ -7,12 +7,25 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Seconds and microseconds since the Unix epoch, now.
+/// Seconds and microseconds since the Unix epoch, now; strictly increasing
+/// across calls in this process, so events created in the same microsecond
+/// still sort in creation order.
 fn now_parts() -> (i64, u32) {
-    let d = SystemTime::now()
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let real = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    (d.as_secs() as i64, d.subsec_micros())
+        .unwrap_or(Duration::ZERO)
+        .as_micros() as u64;
+    let mut prev = LAST.load(Ordering::Relaxed);
+    let micros = loop {
+        let next = real.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break next,
+            Err(p) => prev = p,
+        }
+    };
+    ((micros / 1_000_000) as i64, (micros % 1_000_000) as u32)
 }
 
 /// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

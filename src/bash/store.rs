@@ -1,0 +1,161 @@
+//! Where bash events live: an in-memory index for fast searches, backed by one
+//! JSON file per event in the reference's layout
+//! (`<YYYYMMDDHHMMSSffffff>_<Kind>[_<command_id>]_<event_id>`), so events
+//! survive a restart and the directory reads the same as the reference's.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use crate::util::time::compact_key;
+use crate::wire::BashEvent;
+
+/// Filters of `GET /api/bash/bash_events/search`.
+#[derive(Debug, Clone, Default)]
+pub struct BashSearch {
+    /// Only events of this kind (`BashCommand`, `BashOutput`, `BashError`).
+    pub kind: Option<String>,
+    /// Only output of this command (32 hex).
+    pub command_id: Option<String>,
+    /// Only outputs with `order` greater than this.
+    pub order_gt: Option<u64>,
+    /// Only events at or after this time (compact key prefix).
+    pub timestamp_gte: Option<String>,
+    /// Only events before this time (compact key prefix).
+    pub timestamp_lt: Option<String>,
+    /// Newest first.
+    pub descending: bool,
+    /// Start at this event name (from a previous `next_page_id`).
+    pub page_id: Option<String>,
+    /// Page size (1..=100).
+    pub limit: usize,
+}
+
+/// All bash events, in timestamp order.
+pub struct BashStore {
+    dir: PathBuf,
+    events: RwLock<BTreeMap<String, Arc<BashEvent>>>,
+}
+
+/// The file name (and index key) of an event.
+fn event_name(event: &BashEvent) -> String {
+    let mut name = format!("{}_{}", compact_key(event.timestamp()), event.kind());
+    if let BashEvent::Output(o) = event {
+        name.push('_');
+        name.push_str(&o.command_id);
+    }
+    name.push('_');
+    name.push_str(event.id());
+    name
+}
+
+impl BashStore {
+    /// Opens the store at `dir`, loading the events stored there. Unreadable
+    /// files are skipped with a warning.
+    pub fn open(dir: &Path) -> Self {
+        let mut events = BTreeMap::new();
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                match fs::read(entry.path())
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<BashEvent>(&b).ok())
+                {
+                    Some(ev) => {
+                        events.insert(name, Arc::new(ev));
+                    }
+                    None => log::warn!("skipping unreadable bash event file {name}"),
+                }
+            }
+        }
+        BashStore {
+            dir: dir.to_path_buf(),
+            events: RwLock::new(events),
+        }
+    }
+
+    /// Stores an event: file first, then the index.
+    pub fn append(&self, event: BashEvent) -> Arc<BashEvent> {
+        let name = event_name(&event);
+        if let Err(e) = fs::create_dir_all(&self.dir).and_then(|_| {
+            let data = serde_json::to_vec_pretty(&event).map_err(std::io::Error::other)?;
+            crate::util::fs::write_atomic(&self.dir.join(&name), &data, false)
+        }) {
+            log::warn!("could not persist bash event {name}: {e}");
+        }
+        let event = Arc::new(event);
+        if let Ok(mut map) = self.events.write() {
+            map.insert(name, Arc::clone(&event));
+        }
+        event
+    }
+
+    /// The event with this id (32 hex), if any.
+    pub fn get(&self, id: &str) -> Option<Arc<BashEvent>> {
+        let suffix = format!("_{id}");
+        let map = self.events.read().ok()?;
+        map.iter()
+            .rev()
+            .find(|(name, _)| name.ends_with(&suffix))
+            .map(|(_, e)| Arc::clone(e))
+    }
+
+    /// One page of events matching `q`, and the name of the next match.
+    pub fn search(&self, q: &BashSearch) -> (Vec<Arc<BashEvent>>, Option<String>) {
+        let Ok(map) = self.events.read() else {
+            return (Vec::new(), None);
+        };
+        let matches = |name: &str, ev: &BashEvent| -> bool {
+            if let Some(gte) = &q.timestamp_gte {
+                if name < gte.as_str() {
+                    return false;
+                }
+            }
+            if let Some(lt) = &q.timestamp_lt {
+                if name >= lt.as_str() {
+                    return false;
+                }
+            }
+            if let Some(kind) = &q.kind {
+                if ev.kind() != kind {
+                    return false;
+                }
+            }
+            match ev {
+                BashEvent::Output(o) => {
+                    q.command_id.as_ref().is_none_or(|c| &o.command_id == c)
+                        && q.order_gt.is_none_or(|g| o.order > g)
+                }
+                _ => q.command_id.is_none(),
+            }
+        };
+        let iter: Box<dyn Iterator<Item = (&String, &Arc<BashEvent>)>> = if q.descending {
+            Box::new(map.iter().rev())
+        } else {
+            Box::new(map.iter())
+        };
+        let mut started = q.page_id.is_none() || !map.contains_key(q.page_id.as_deref().unwrap_or(""));
+        let mut items = Vec::new();
+        for (name, ev) in iter {
+            if !started {
+                if Some(name.as_str()) == q.page_id.as_deref() {
+                    started = true;
+                } else {
+                    continue;
+                }
+            }
+            if !matches(name, ev) {
+                continue;
+            }
+            if items.len() >= q.limit {
+                return (items, Some(name.clone()));
+            }
+            items.push(Arc::clone(ev));
+        }
+        (items, None)
+    }
+}

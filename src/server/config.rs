@@ -1,0 +1,67 @@
+//! Server settings: where to listen, where state lives, keys and limits.
+
+use std::path::PathBuf;
+
+use super::auth::SessionKeys;
+
+/// How a [`Server`](super::Server) runs. Build one with [`ServerConfig::new`]
+/// or [`ServerConfig::from_env`] and adjust fields as needed.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Interface to bind (default `127.0.0.1`).
+    pub host: String,
+    /// Port to bind; 0 picks a free one (default 8000).
+    pub port: u16,
+    /// Root of the server's state: `conversations/`, `bash_events/`, `project/`
+    /// (default `workspace`, relative to the current directory).
+    pub state_dir: PathBuf,
+    /// Accepted session keys (empty = no authentication).
+    pub session_keys: SessionKeys,
+    /// Largest JSON body accepted, in bytes.
+    pub max_body_bytes: u64,
+    /// Largest file upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// When set, the file routes only touch paths inside this directory
+    /// (after resolving `..` and symlinks). Unset, any absolute path is allowed,
+    /// as in the reference.
+    pub file_root: Option<PathBuf>,
+}
+
+impl ServerConfig {
+    /// Defaults on `host:port`, without reading the environment.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        ServerConfig {
+            host: host.into(),
+            port,
+            state_dir: PathBuf::from("workspace"),
+            session_keys: SessionKeys::default(),
+            max_body_bytes: 16 * 1024 * 1024,
+            max_upload_bytes: 256 * 1024 * 1024,
+            file_root: None,
+        }
+    }
+
+    /// Defaults plus the environment: session keys (`SESSION_API_KEY`,
+    /// `OH_SESSION_API_KEYS_*`), `OH_STATE_DIR`, `OH_FILE_ROOT`.
+    pub fn from_env(host: impl Into<String>, port: u16) -> Self {
+        let mut c = Self::new(host, port);
+        c.session_keys = SessionKeys::from_env();
+        if let Ok(dir) = std::env::var("OH_STATE_DIR") {
+            c.state_dir = PathBuf::from(dir);
+        }
+        if let Ok(root) = std::env::var("OH_FILE_ROOT") {
+            c.file_root = Some(PathBuf::from(root));
+        }
+        c
+    }
+
+    /// Directory of bash events.
+    pub fn bash_events_dir(&self) -> PathBuf {
+        self.state_dir.join("bash_events")
+    }
+
+    /// Directory of stored conversations.
+    pub fn conversations_dir(&self) -> PathBuf {
+        self.state_dir.join("conversations")
+    }
+}
