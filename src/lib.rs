@@ -11,3 +11,4 @@ pub use error::{Error, Result};
 pub mod bash;
 pub mod logging;
 pub mod server;
+pub mod client;

@@ -23,6 +23,7 @@ use std::time::Duration;
 pub use store::BashSearch;
 use store::BashStore;
 
+use crate::util::process::ProcessGroups;
 use crate::wire::{BashCommand, BashEvent, BashOutput, ExecuteBashRequest};
 use crate::{Error, Result};
 
@@ -36,17 +37,20 @@ pub struct BashService {
     store: Arc<BashStore>,
     default_cwd: Option<PathBuf>,
     running: Mutex<HashMap<String, runner::Handle>>,
+    groups: Arc<ProcessGroups>,
     closed: AtomicBool,
 }
 
 impl BashService {
     /// A service storing events under `events_dir`; commands without a `cwd`
-    /// run in `default_cwd` (the server's own directory when `None`).
-    pub fn new(events_dir: &Path, default_cwd: Option<PathBuf>) -> Arc<Self> {
+    /// run in `default_cwd` (the server's own directory when `None`); their
+    /// process groups are recorded in `groups`.
+    pub fn new(events_dir: &Path, default_cwd: Option<PathBuf>, groups: Arc<ProcessGroups>) -> Arc<Self> {
         Arc::new(BashService {
             store: Arc::new(BashStore::open(events_dir)),
             default_cwd,
             running: Mutex::new(HashMap::new()),
+            groups,
             closed: AtomicBool::new(false),
         })
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::{BashService, FLUSH_AFTER, MAX_CHUNK_CHARS};
-use crate::util::process::{register_group, signal_group, terminate_group, unregister_group};
+use crate::util::process::{signal_group, terminate_group};
 use crate::wire::{BashCommand, BashOutput};
 use crate::{Error, Result};
 
@@ -59,7 +59,8 @@ pub(super) fn spawn(command: BashCommand, service: Arc<BashService>, done: Sende
         .spawn()
         .map_err(|e| Error::io(format!("starting `{}`", command.command), e))?;
     let pgid = child.id() as i32;
-    register_group(pgid);
+    let groups = Arc::clone(&service.groups);
+    groups.register(pgid);
     let (tx, rx) = crossbeam_channel::unbounded();
     for (is_err, pipe) in [
         (false, child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
@@ -92,7 +93,7 @@ pub(super) fn spawn(command: BashCommand, service: Arc<BashService>, done: Sende
                 .unwrap_or(-1),
             Err(_) => -1,
         };
-        unregister_group(pgid);
+        groups.unregister(pgid);
         let _ = tx.send(Msg::Exit(code));
     })?;
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
@@ -198,6 +199,7 @@ impl Collector {
         let mut exit: Option<i64> = None;
         let mut open_pipes = 2;
         let mut forced = false;
+        let mut timed_out = false;
         // After the shell exits, wait briefly for pipes still held open by
         // background children, then report.
         let mut drain_until: Option<Instant> = None;
@@ -236,6 +238,7 @@ impl Collector {
                     }
                     if exit.is_none() && now >= deadline && !forced {
                         forced = true;
+                        timed_out = true;
                         log::warn!(
                             "command timed out after {} seconds (command_id={})",
                             self.command.timeout, self.command.id
@@ -251,6 +254,15 @@ impl Collector {
         }
         self.stdout.finish();
         self.stderr.finish();
+        if timed_out {
+            // Say so in the output, so clients (the reference's included) can
+            // tell a timeout from a command that exited with -1.
+            let note = format!("Command timed out after {} seconds", self.command.timeout);
+            if !self.stderr.text.is_empty() && !self.stderr.text.ends_with('\n') {
+                self.stderr.text.push('\n');
+            }
+            self.stderr.text.push_str(&note);
+        }
         self.publish(Some(if forced { -1 } else { exit.unwrap_or(-1) }), usize::MAX);
         self.service.finished(&self.command.id);
     }

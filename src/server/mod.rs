@@ -38,6 +38,7 @@ use http::{split_target, ApiError, ApiRequest, ApiResponse};
 use listener::{Frontend, RequestHead};
 
 use crate::bash::BashService;
+use crate::util::process::ProcessGroups;
 use crate::{Error, Result};
 
 /// How long shutdown waits for in-flight requests.
@@ -52,6 +53,8 @@ pub struct App {
     pub config: ServerConfig,
     /// Workspace commands.
     pub bash: Arc<BashService>,
+    /// Every process group this server started.
+    pub groups: Arc<ProcessGroups>,
     pub(crate) started: Instant,
     last_request: AtomicU64,
     in_flight: AtomicUsize,
@@ -110,10 +113,12 @@ impl Server {
         let socket_dir = private_socket_dir()?;
         let http = tiny_http::Server::http_unix(&socket_dir.join("http.sock"))
             .map_err(|e| Error::Process(format!("starting the internal HTTP server: {e}")))?;
-        let bash = BashService::new(&config.bash_events_dir(), None);
+        let groups = Arc::new(ProcessGroups::default());
+        let bash = BashService::new(&config.bash_events_dir(), None, Arc::clone(&groups));
         let app = Arc::new(App {
             config,
             bash,
+            groups,
             started: Instant::now(),
             last_request: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
@@ -192,7 +197,7 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.app.bash.shutdown();
-        let killed = crate::util::process::kill_all_groups();
+        let killed = self.app.groups.kill_all();
         if killed > 0 {
             log::info!("killed {killed} child process group(s)");
         }

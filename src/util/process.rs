@@ -1,29 +1,44 @@
-//! Child processes in their own process groups, and a registry of the live
-//! groups so that shutdown (or a crash handler) can kill every command this
-//! process started: nothing we spawn outlives us by accident.
+//! Child processes in their own process groups: signalling whole groups, and
+//! [`ProcessGroups`], a per-owner registry so that shutdown kills every command
+//! the owner started and nothing it spawned outlives it by accident.
 
 #![allow(unsafe_code)]
 
 use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-fn registry() -> &'static Mutex<HashSet<i32>> {
-    static GROUPS: OnceLock<Mutex<HashSet<i32>>> = OnceLock::new();
-    GROUPS.get_or_init(|| Mutex::new(HashSet::new()))
-}
+/// The live process groups started by one owner (a server, a service), so
+/// that owner can kill all of them at shutdown without touching groups that
+/// belong to anyone else in the same process.
+#[derive(Debug, Default)]
+pub struct ProcessGroups(Mutex<HashSet<i32>>);
 
-/// Records a live process group (its leader's pid).
-pub fn register_group(pgid: i32) {
-    if let Ok(mut set) = registry().lock() {
-        set.insert(pgid);
+impl ProcessGroups {
+    /// Records a live process group (its leader's pid).
+    pub fn register(&self, pgid: i32) {
+        if let Ok(mut set) = self.0.lock() {
+            set.insert(pgid);
+        }
     }
-}
 
-/// Forgets a process group whose leader has been reaped.
-pub fn unregister_group(pgid: i32) {
-    if let Ok(mut set) = registry().lock() {
-        set.remove(&pgid);
+    /// Forgets a process group whose leader has been reaped.
+    pub fn unregister(&self, pgid: i32) {
+        if let Ok(mut set) = self.0.lock() {
+            set.remove(&pgid);
+        }
+    }
+
+    /// Kills every registered group at once (SIGKILL); returns how many.
+    pub fn kill_all(&self) -> usize {
+        let groups: Vec<i32> = match self.0.lock() {
+            Ok(set) => set.iter().copied().collect(),
+            Err(_) => return 0,
+        };
+        for &g in &groups {
+            signal_group(g, libc::SIGKILL);
+        }
+        groups.len()
     }
 }
 
@@ -54,16 +69,4 @@ pub fn terminate_group(pgid: i32, grace: Duration) {
         std::thread::sleep(Duration::from_millis(10));
     }
     signal_group(pgid, libc::SIGKILL);
-}
-
-/// Kills every registered process group at once (SIGKILL); used at shutdown.
-pub fn kill_all_groups() -> usize {
-    let groups: Vec<i32> = match registry().lock() {
-        Ok(set) => set.iter().copied().collect(),
-        Err(_) => return 0,
-    };
-    for &g in &groups {
-        signal_group(g, libc::SIGKILL);
-    }
-    groups.len()
 }
