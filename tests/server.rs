@@ -1,0 +1,302 @@
+//! The server as a whole: auth, bad input, path checks, the binary's CLI and
+//! graceful shutdown.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{raw_agent, TempDir, TestServer};
+use serde_json::{json, Value};
+
+fn status_of(agent: &ureq::Agent, method: &str, url: &str, key: Option<&str>) -> u16 {
+    let r = match method {
+        "GET" => {
+            let mut b = agent.get(url);
+            if let Some(k) = key {
+                b = b.header("X-Session-API-Key", k);
+            }
+            b.call()
+        }
+        _ => {
+            let mut b = agent.post(url);
+            if let Some(k) = key {
+                b = b.header("X-Session-API-Key", k);
+            }
+            b.send_json(json!({"command": "true"}))
+        }
+    };
+    r.unwrap().status().as_u16()
+}
+
+#[test]
+fn session_key_guards_api_routes_only() {
+    let server = TestServer::with_keys(&["s3cret-key"]);
+    let agent = raw_agent();
+    for open in ["/health", "/alive", "/ready", "/server_info"] {
+        assert_eq!(status_of(&agent, "GET", &format!("{}{open}", server.url), None), 200, "{open}");
+    }
+    let routes = [
+        ("POST", "/api/bash/start_bash_command"),
+        ("POST", "/api/bash/execute_bash_command"),
+        ("GET", "/api/bash/bash_events/search"),
+        ("GET", "/api/file/download?path=/etc/hostname"),
+        ("POST", "/api/file/upload?path=/tmp/x"),
+        ("POST", "/api/file/create_directory?path=/tmp/x"),
+        ("GET", "/api/git/changes?path=/tmp"),
+        ("GET", "/api/git/diff?path=/tmp/x"),
+        ("GET", "/api/bash/bash_events/0123456789abcdef0123456789abcdef"),
+        ("POST", "/api/bash/bash_commands/0123456789abcdef0123456789abcdef/stop"),
+    ];
+    for (method, path) in routes {
+        let url = format!("{}{path}", server.url);
+        assert_eq!(status_of(&agent, method, &url, None), 401, "{method} {path} without key");
+        assert_eq!(status_of(&agent, method, &url, Some("wrong")), 401, "{method} {path} wrong key");
+        assert_ne!(status_of(&agent, method, &url, Some("s3cret-key")), 401, "{method} {path} with key");
+    }
+    let body: Value = agent
+        .get(format!("{}/api/bash/bash_events/search", server.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(body, json!({"detail": "Unauthorized"}));
+    let ws = openhands_sync::client::RemoteWorkspace::builder(&server.url)
+        .session_key("s3cret-key")
+        .build();
+    assert_eq!(ws.execute_command("echo ok").unwrap().stdout, "ok\n");
+}
+
+/// Sends raw bytes and returns the status code of the answer (0 if none).
+fn raw_status(addr: &str, request: &[u8]) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(request);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_thousand_malformed_requests_get_4xx_and_the_server_keeps_serving() {
+    let server = TestServer::with(|c| c.max_body_bytes = 64 * 1024);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let agent = raw_agent();
+    let bodies: Vec<Vec<u8>> = vec![
+        b"{".to_vec(),
+        b"not json".to_vec(),
+        b"[]".to_vec(),
+        b"null".to_vec(),
+        br#"{"command": 5}"#.to_vec(),
+        br#"{"command": "true", "timeout": "soon"}"#.to_vec(),
+        br#"{"command": "true", "timeout": -1}"#.to_vec(),
+        br#"{"cwd": "/tmp"}"#.to_vec(),
+        vec![0xff, 0xfe, b'{', 0x80],
+        "[".repeat(10_000).into_bytes(),
+        format!(r#"{{"command": "{}"}}"#, "x".repeat(100_000)).into_bytes(),
+    ];
+    let routes = [
+        "/api/bash/start_bash_command",
+        "/api/bash/execute_bash_command",
+    ];
+    let mut count = 0;
+    let mut failures = Vec::new();
+    let mut check = |what: String, status: u16| {
+        count += 1;
+        if !(400..500).contains(&status) {
+            failures.push(format!("{what} -> {status}"));
+        }
+    };
+    for i in 0..45 {
+        for (j, body) in bodies.iter().enumerate() {
+            let route = routes[(i + j) % routes.len()];
+            let r = agent
+                .post(format!("{}{route}", server.url))
+                .content_type("application/json")
+                .send(&body[..])
+                .unwrap();
+            check(format!("POST {route} body #{j}"), r.status().as_u16());
+        }
+        for q in [
+            "limit=0",
+            "limit=101",
+            "limit=abc",
+            "sort_order=SIDEWAYS",
+            "command_id__eq=nope",
+            "order__gt=x",
+            "timestamp__gte=yesterday",
+        ] {
+            let r = agent
+                .get(format!("{}/api/bash/bash_events/search?{q}", server.url))
+                .call()
+                .unwrap();
+            check(format!("search ?{q}"), r.status().as_u16());
+        }
+        for path in [
+            "/nope",
+            "/api/nope",
+            "/api/bash/bash_events/not-a-uuid",
+            "/api/bash/bash_events/0123456789abcdef0123456789abcdef",
+            "/api/file/download",
+            "/api/file/download?path=relative",
+            "/api/file/download?path=%2Fno%2Fsuch%2Ffile",
+            "/api/file/download?path=%2Ftmp%00x",
+        ] {
+            let r = agent.get(format!("{}{path}", server.url)).call().unwrap();
+            check(format!("GET {path}"), r.status().as_u16());
+        }
+        let r = agent
+            .delete(format!("{}/api/bash/start_bash_command", server.url))
+            .call()
+            .unwrap();
+        check("DELETE start_bash_command".into(), r.status().as_u16());
+        let r = agent
+            .post(format!("{}/api/file/upload?path=/tmp/ohs-never", server.url))
+            .content_type("multipart/form-data; boundary=xyz")
+            .send(&b"--xyz\r\nbroken"[..])
+            .unwrap();
+        check("bad multipart".into(), r.status().as_u16());
+    }
+    // Bodies over the limit, declared and undeclared.
+    for _ in 0..5 {
+        let big = vec![b' '; 200 * 1024];
+        let r = agent
+            .post(format!("{}/api/bash/start_bash_command", server.url))
+            .send(&big[..])
+            .unwrap();
+        check("oversized body".into(), r.status().as_u16());
+        let head = format!(
+            "GET /{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "a".repeat(20 * 1024)
+        );
+        check("oversized head".into(), raw_status(&addr, head.as_bytes()));
+    }
+    assert!(count >= 1000, "only {count} requests");
+    assert!(failures.is_empty(), "{} not 4xx: {:?}", failures.len(), &failures[..failures.len().min(10)]);
+    assert!(!std::path::Path::new("/tmp/ohs-never").exists());
+    let ws = openhands_sync::client::RemoteWorkspace::new(&server.url);
+    assert_eq!(ws.execute_command("echo alive").unwrap().stdout, "alive\n");
+}
+
+#[test]
+fn file_root_confines_every_file_route() {
+    let root = TempDir::new("root");
+    let outside = TempDir::new("outside");
+    std::fs::write(outside.path().join("secret.txt"), "top secret").unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
+    std::fs::create_dir(root.path().join("sub")).unwrap();
+    let root_path = root.path().to_path_buf();
+    let server = TestServer::with(move |c| c.file_root = Some(root_path));
+    let ws = openhands_sync::client::RemoteWorkspace::new(&server.url);
+    let r = root.path().to_str().unwrap();
+    let o = outside.path().to_str().unwrap();
+    let attempts = [
+        format!("{o}/secret.txt"),
+        format!("{r}/../{}/secret.txt", outside.path().file_name().unwrap().to_str().unwrap()),
+        format!("{r}/sub/../../{}/secret.txt", outside.path().file_name().unwrap().to_str().unwrap()),
+        format!("{r}/link/secret.txt"),
+        format!("{r}/link/new.txt"),
+        format!("{r}/nosuch/../../x.txt"),
+        "/etc/passwd".to_string(),
+        format!("{r}/sub/\0x"),
+        "relative.txt".to_string(),
+    ];
+    for path in &attempts {
+        let down = ws.file_download_bytes(path).unwrap_err();
+        assert!(matches!(down.status(), Some(400 | 403 | 404)), "download {path:?}: {down}");
+        assert_ne!(down.status(), Some(404), "download {path:?} reached the file system");
+        let up = ws.file_upload_bytes(b"pwned", path).unwrap_err();
+        assert!(matches!(up.status(), Some(400 | 403)), "upload {path:?}: {up}");
+    }
+    let names: Vec<_> = std::fs::read_dir(outside.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["secret.txt"], "something was written outside the root");
+    // Inside the root everything works.
+    let inside = format!("{r}/sub/ok.txt");
+    ws.file_upload_bytes(b"fine", &inside).unwrap();
+    assert_eq!(ws.file_download_bytes(&inside).unwrap(), b"fine");
+    assert_eq!(ws.file_download_bytes(&format!("{r}/sub/../sub/ok.txt")).unwrap(), b"fine");
+}
+
+/// Starts the binary on a free port; returns the child and its URL.
+fn spawn_binary(dir: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_openhands-sync"))
+        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+        .current_dir(dir)
+        .env("LOG_JSON", "true")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut text = String::new();
+        let mut sent = false;
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if !sent {
+                if let Some(url) = text.split("listening on ").nth(1).and_then(|r| r.split('"').next()) {
+                    let _ = tx.send((url.to_string(), text.clone()));
+                    sent = true;
+                }
+            }
+        }
+        let _ = tx.send((String::new(), text));
+    });
+    let (url, log) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(!url.is_empty(), "server did not start: {log}");
+    for line in log.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        assert!(v["message"].is_string() && v["level"].is_string());
+    }
+    (child, url)
+}
+
+#[test]
+fn binary_serves_and_shuts_down_gracefully_on_sigterm() {
+    let dir = TempDir::new("bin");
+    let (mut child, url) = spawn_binary(dir.path());
+    let ws = openhands_sync::client::RemoteWorkspace::new(&url);
+    let r = ws.execute_command("pwd").unwrap();
+    assert_eq!(r.stdout.trim(), dir.path().to_str().unwrap());
+    let marker = format!("ohs_sigterm_{}", std::process::id());
+    ws.start_command(&format!("exec -a {marker} sleep 300"), &Default::default())
+        .unwrap();
+    // A request in flight when the signal arrives is still answered.
+    let slow = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            raw_agent()
+                .post(format!("{url}/api/bash/execute_bash_command"))
+                .send_json(json!({"command": "sleep 1; echo done", "timeout": 10}))
+                .map(|mut r| r.body_mut().read_to_string().unwrap_or_default())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: plain kill(2) on our own child.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let body = slow.join().unwrap().unwrap();
+    assert!(body.contains("done"), "in-flight request lost: {body}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "server did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let ps = std::process::Command::new("pgrep").args(["-f", &marker]).output().unwrap();
+    assert!(ps.stdout.is_empty(), "a child command outlived the server");
+    assert!(TcpStream::connect(url.trim_start_matches("http://")).is_err());
+}
