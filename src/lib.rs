@@ -9,6 +9,6 @@ pub mod wire;
 
 pub use error::{Error, Result};
 pub mod bash;
+pub mod client;
 pub mod logging;
 pub mod server;
-pub mod client;

@@ -32,7 +32,12 @@ impl Log for Logger {
             })
             .to_string()
         } else {
-            format!("{ts} {:5} {}: {}", record.level(), record.target(), record.args())
+            format!(
+                "{ts} {:5} {}: {}",
+                record.level(),
+                record.target(),
+                record.args()
+            )
         };
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{line}");

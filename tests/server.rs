@@ -35,7 +35,11 @@ fn session_key_guards_api_routes_only() {
     let server = TestServer::with_keys(&["s3cret-key"]);
     let agent = raw_agent();
     for open in ["/health", "/alive", "/ready", "/server_info"] {
-        assert_eq!(status_of(&agent, "GET", &format!("{}{open}", server.url), None), 200, "{open}");
+        assert_eq!(
+            status_of(&agent, "GET", &format!("{}{open}", server.url), None),
+            200,
+            "{open}"
+        );
     }
     let routes = [
         ("POST", "/api/bash/start_bash_command"),
@@ -46,14 +50,32 @@ fn session_key_guards_api_routes_only() {
         ("POST", "/api/file/create_directory?path=/tmp/x"),
         ("GET", "/api/git/changes?path=/tmp"),
         ("GET", "/api/git/diff?path=/tmp/x"),
-        ("GET", "/api/bash/bash_events/0123456789abcdef0123456789abcdef"),
-        ("POST", "/api/bash/bash_commands/0123456789abcdef0123456789abcdef/stop"),
+        (
+            "GET",
+            "/api/bash/bash_events/0123456789abcdef0123456789abcdef",
+        ),
+        (
+            "POST",
+            "/api/bash/bash_commands/0123456789abcdef0123456789abcdef/stop",
+        ),
     ];
     for (method, path) in routes {
         let url = format!("{}{path}", server.url);
-        assert_eq!(status_of(&agent, method, &url, None), 401, "{method} {path} without key");
-        assert_eq!(status_of(&agent, method, &url, Some("wrong")), 401, "{method} {path} wrong key");
-        assert_ne!(status_of(&agent, method, &url, Some("s3cret-key")), 401, "{method} {path} with key");
+        assert_eq!(
+            status_of(&agent, method, &url, None),
+            401,
+            "{method} {path} without key"
+        );
+        assert_eq!(
+            status_of(&agent, method, &url, Some("wrong")),
+            401,
+            "{method} {path} wrong key"
+        );
+        assert_ne!(
+            status_of(&agent, method, &url, Some("s3cret-key")),
+            401,
+            "{method} {path} with key"
+        );
     }
     let body: Value = agent
         .get(format!("{}/api/bash/bash_events/search", server.url))
@@ -78,7 +100,10 @@ fn raw_status(addr: &str, request: &[u8]) -> u16 {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     let text = String::from_utf8_lossy(&out);
-    text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -155,7 +180,10 @@ fn a_thousand_malformed_requests_get_4xx_and_the_server_keeps_serving() {
             .unwrap();
         check("DELETE start_bash_command".into(), r.status().as_u16());
         let r = agent
-            .post(format!("{}/api/file/upload?path=/tmp/ohs-never", server.url))
+            .post(format!(
+                "{}/api/file/upload?path=/tmp/ohs-never",
+                server.url
+            ))
             .content_type("multipart/form-data; boundary=xyz")
             .send(&b"--xyz\r\nbroken"[..])
             .unwrap();
@@ -169,14 +197,16 @@ fn a_thousand_malformed_requests_get_4xx_and_the_server_keeps_serving() {
             .send(&big[..])
             .unwrap();
         check("oversized body".into(), r.status().as_u16());
-        let head = format!(
-            "GET /{} HTTP/1.1\r\nHost: x\r\n\r\n",
-            "a".repeat(20 * 1024)
-        );
+        let head = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(20 * 1024));
         check("oversized head".into(), raw_status(&addr, head.as_bytes()));
     }
     assert!(count >= 1000, "only {count} requests");
-    assert!(failures.is_empty(), "{} not 4xx: {:?}", failures.len(), &failures[..failures.len().min(10)]);
+    assert!(
+        failures.is_empty(),
+        "{} not 4xx: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
     assert!(!std::path::Path::new("/tmp/ohs-never").exists());
     let ws = openhands_sync::client::RemoteWorkspace::new(&server.url);
     assert_eq!(ws.execute_command("echo alive").unwrap().stdout, "alive\n");
@@ -196,8 +226,14 @@ fn file_root_confines_every_file_route() {
     let o = outside.path().to_str().unwrap();
     let attempts = [
         format!("{o}/secret.txt"),
-        format!("{r}/../{}/secret.txt", outside.path().file_name().unwrap().to_str().unwrap()),
-        format!("{r}/sub/../../{}/secret.txt", outside.path().file_name().unwrap().to_str().unwrap()),
+        format!(
+            "{r}/../{}/secret.txt",
+            outside.path().file_name().unwrap().to_str().unwrap()
+        ),
+        format!(
+            "{r}/sub/../../{}/secret.txt",
+            outside.path().file_name().unwrap().to_str().unwrap()
+        ),
         format!("{r}/link/secret.txt"),
         format!("{r}/link/new.txt"),
         format!("{r}/nosuch/../../x.txt"),
@@ -207,18 +243,39 @@ fn file_root_confines_every_file_route() {
     ];
     for path in &attempts {
         let down = ws.file_download_bytes(path).unwrap_err();
-        assert!(matches!(down.status(), Some(400 | 403 | 404)), "download {path:?}: {down}");
-        assert_ne!(down.status(), Some(404), "download {path:?} reached the file system");
+        assert!(
+            matches!(down.status(), Some(400 | 403 | 404)),
+            "download {path:?}: {down}"
+        );
+        assert_ne!(
+            down.status(),
+            Some(404),
+            "download {path:?} reached the file system"
+        );
         let up = ws.file_upload_bytes(b"pwned", path).unwrap_err();
-        assert!(matches!(up.status(), Some(400 | 403)), "upload {path:?}: {up}");
+        assert!(
+            matches!(up.status(), Some(400 | 403)),
+            "upload {path:?}: {up}"
+        );
     }
-    let names: Vec<_> = std::fs::read_dir(outside.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names, ["secret.txt"], "something was written outside the root");
+    let names: Vec<_> = std::fs::read_dir(outside.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        ["secret.txt"],
+        "something was written outside the root"
+    );
     // Inside the root everything works.
     let inside = format!("{r}/sub/ok.txt");
     ws.file_upload_bytes(b"fine", &inside).unwrap();
     assert_eq!(ws.file_download_bytes(&inside).unwrap(), b"fine");
-    assert_eq!(ws.file_download_bytes(&format!("{r}/sub/../sub/ok.txt")).unwrap(), b"fine");
+    assert_eq!(
+        ws.file_download_bytes(&format!("{r}/sub/../sub/ok.txt"))
+            .unwrap(),
+        b"fine"
+    );
 }
 
 /// Starts the binary on a free port; returns the child and its URL.
@@ -242,7 +299,11 @@ fn spawn_binary(dir: &std::path::Path) -> (std::process::Child, String) {
             }
             text.push_str(&String::from_utf8_lossy(&buf[..n]));
             if !sent {
-                if let Some(url) = text.split("listening on ").nth(1).and_then(|r| r.split('"').next()) {
+                if let Some(url) = text
+                    .split("listening on ")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                {
                     let _ = tx.send((url.to_string(), text.clone()));
                     sent = true;
                 }
@@ -253,7 +314,8 @@ fn spawn_binary(dir: &std::path::Path) -> (std::process::Child, String) {
     let (url, log) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
     assert!(!url.is_empty(), "server did not start: {log}");
     for line in log.lines() {
-        let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
         assert!(v["message"].is_string() && v["level"].is_string());
     }
     (child, url)
@@ -296,7 +358,10 @@ fn binary_serves_and_shuts_down_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status:?}");
-    let ps = std::process::Command::new("pgrep").args(["-f", &marker]).output().unwrap();
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
     assert!(ps.stdout.is_empty(), "a child command outlived the server");
     assert!(TcpStream::connect(url.trim_start_matches("http://")).is_err());
 }

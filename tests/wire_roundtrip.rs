@@ -16,7 +16,11 @@ fn reference_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
     let dir = shared.join("reference");
-    assert!(dir.is_dir(), "reference captures not found at {}", dir.display());
+    assert!(
+        dir.is_dir(),
+        "reference captures not found at {}",
+        dir.display()
+    );
     dir
 }
 
@@ -41,7 +45,10 @@ fn roundtrip<T: DeserializeOwned + Serialize>(what: &str, original: &Value) -> T
     let back = serde_json::to_value(&parsed).expect("serialises");
     let mut diffs = Vec::new();
     diff_paths("", original, &back, &mut diffs);
-    assert!(diffs.is_empty(), "{what}: round trip changed the JSON at {diffs:?}");
+    assert!(
+        diffs.is_empty(),
+        "{what}: round trip changed the JSON at {diffs:?}"
+    );
     parsed
 }
 
@@ -73,11 +80,20 @@ fn client_event_dump_round_trips() {
     for (i, line) in text.lines().enumerate() {
         let original = without_nulls(&serde_json::from_str(line).unwrap());
         let event: Event = roundtrip(&format!("seed_flow_events.jsonl line {}", i + 1), &original);
-        assert!(!matches!(event, Event::Unknown(_)), "line {}: unmodelled kind", i + 1);
+        assert!(
+            !matches!(event, Event::Unknown(_)),
+            "line {}: unmodelled kind",
+            i + 1
+        );
         assert!(!event.id().is_empty());
         kinds.insert(event.kind().to_string());
     }
-    for k in ["SystemPromptEvent", "MessageEvent", "ActionEvent", "ObservationEvent"] {
+    for k in [
+        "SystemPromptEvent",
+        "MessageEvent",
+        "ActionEvent",
+        "ObservationEvent",
+    ] {
         assert!(kinds.contains(k), "{k} missing from the capture");
     }
 }
@@ -92,7 +108,8 @@ fn event_samples_round_trip() {
         if !name.ends_with(".json") || name.starts_with("default_tools") {
             continue;
         }
-        let original = without_nulls(&serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap());
+        let original =
+            without_nulls(&serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap());
         let _: Event = roundtrip(&name, &original);
         count += 1;
     }
@@ -112,7 +129,10 @@ fn every_trace_body_and_frame_round_trips() {
         match kind {
             "ws_text" => {
                 let event: Event = roundtrip("websocket frame", body);
-                assert!(!matches!(event, Event::Unknown(_)), "unmodelled frame {body}");
+                assert!(
+                    !matches!(event, Event::Unknown(_)),
+                    "unmodelled frame {body}"
+                );
                 frames += 1;
             }
             "http_request" => {
@@ -157,5 +177,8 @@ fn every_trace_body_and_frame_round_trips() {
             other => panic!("unknown record type {other}"),
         }
     }
-    assert!(frames >= 25 && bodies >= 25, "too few records: {frames} frames, {bodies} bodies");
+    assert!(
+        frames >= 25 && bodies >= 25,
+        "too few records: {frames} frames, {bodies} bodies"
+    );
 }

@@ -26,8 +26,13 @@ fn exit_codes_stderr_and_cwd_are_kept() {
     let server = TestServer::start();
     let dir = TempDir::new("cwd");
     let ws = RemoteWorkspace::new(&server.url);
-    let r = ws.execute_command("echo out; echo err >&2; exit 3").unwrap();
-    assert_eq!((r.exit_code, r.stdout.as_str(), r.stderr.as_str()), (3, "out\n", "err\n"));
+    let r = ws
+        .execute_command("echo out; echo err >&2; exit 3")
+        .unwrap();
+    assert_eq!(
+        (r.exit_code, r.stdout.as_str(), r.stderr.as_str()),
+        (3, "out\n", "err\n")
+    );
     let opts = CommandOptions {
         cwd: Some(dir.path().to_string_lossy().into_owned()),
         timeout: None,
@@ -54,14 +59,24 @@ fn timeout_kills_the_whole_process_group() {
     let started = Instant::now();
     // A child of the shell that would outlive a kill of the shell alone.
     let r = ws
-        .execute_command_with(&format!("bash -c 'exec -a {marker} sleep 100' & wait"), &opts)
+        .execute_command_with(
+            &format!("bash -c 'exec -a {marker} sleep 100' & wait"),
+            &opts,
+        )
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(r.exit_code, -1);
     assert!(r.timeout_occurred, "{r:?}");
     std::thread::sleep(Duration::from_millis(300));
-    let ps = std::process::Command::new("pgrep").args(["-f", &marker]).output().unwrap();
-    assert!(ps.stdout.is_empty(), "a timed-out command survived: {:?}", String::from_utf8_lossy(&ps.stdout));
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        ps.stdout.is_empty(),
+        "a timed-out command survived: {:?}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
 }
 
 #[test]
@@ -69,7 +84,10 @@ fn long_output_streams_as_ordered_chunks() {
     let server = TestServer::start();
     let ws = RemoteWorkspace::new(&server.url);
     let cmd = ws
-        .start_command("echo first; sleep 0.6; echo second; exit 7", &CommandOptions::default())
+        .start_command(
+            "echo first; sleep 0.6; echo second; exit 7",
+            &CommandOptions::default(),
+        )
         .unwrap();
     let url = format!("{}/api/bash/bash_events/search", server.url);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -96,7 +114,10 @@ fn long_output_streams_as_ordered_chunks() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(outputs.len() >= 2, "expected a chunk before the end: {outputs:?}");
+    assert!(
+        outputs.len() >= 2,
+        "expected a chunk before the end: {outputs:?}"
+    );
     assert_eq!(outputs[0].stdout.as_deref(), Some("first\n"));
     assert_eq!(outputs[0].exit_code, None);
     let orders: Vec<u64> = outputs.iter().map(|o| o.order).collect();
@@ -111,7 +132,9 @@ fn long_output_streams_as_ordered_chunks() {
 fn stop_ends_a_running_command() {
     let server = TestServer::start();
     let ws = RemoteWorkspace::new(&server.url);
-    let cmd = ws.start_command("sleep 60", &CommandOptions::default()).unwrap();
+    let cmd = ws
+        .start_command("sleep 60", &CommandOptions::default())
+        .unwrap();
     let agent = raw_agent();
     let stop = |id: &str| {
         agent
@@ -132,7 +155,11 @@ fn stop_ends_a_running_command() {
             .body_mut()
             .read_json()
             .unwrap();
-        if page.items.iter().any(|e| matches!(e, BashEvent::Output(o) if o.exit_code == Some(-1))) {
+        if page
+            .items
+            .iter()
+            .any(|e| matches!(e, BashEvent::Output(o) if o.exit_code == Some(-1)))
+        {
             break;
         }
         assert!(Instant::now() < deadline, "stop did not end the command");
@@ -178,12 +205,16 @@ fn file_upload_download_round_trip() {
     let again = ws.file_upload(&local, &format!("{remote}.2")).unwrap();
     assert_eq!(again.file_size, data.len() as u64);
 
-    let missing = ws.file_download_bytes(&format!("{remote}.missing")).unwrap_err();
+    let missing = ws
+        .file_download_bytes(&format!("{remote}.missing"))
+        .unwrap_err();
     assert_eq!(missing.status(), Some(404));
     let relative = ws.file_download_bytes("relative/path").unwrap_err();
     assert_eq!(relative.status(), Some(400));
     assert!(relative.to_string().contains("Path must be absolute"));
-    let is_dir = ws.file_download_bytes(dir.path().to_str().unwrap()).unwrap_err();
+    let is_dir = ws
+        .file_download_bytes(dir.path().to_str().unwrap())
+        .unwrap_err();
     assert_eq!(is_dir.status(), Some(400));
 }
 
@@ -195,7 +226,11 @@ fn create_directory_is_idempotent_and_refuses_files() {
     let url = format!("{}/api/file/create_directory", server.url);
     let target = dir.path().join("a/b/c");
     for _ in 0..2 {
-        let r = agent.post(&url).query("path", target.to_str().unwrap()).send_empty().unwrap();
+        let r = agent
+            .post(&url)
+            .query("path", target.to_str().unwrap())
+            .send_empty()
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200);
     }
     assert!(target.is_dir());
@@ -221,7 +256,11 @@ fn git_changes_and_diff() {
             .current_dir(repo.path())
             .output()
             .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     git(&["init", "-q"]);
     std::fs::write(repo.path().join("kept.txt"), "one\ntwo\n").unwrap();
@@ -235,7 +274,10 @@ fn git_changes_and_diff() {
     let ws = RemoteWorkspace::new(&server.url);
     let mut changes = ws.git_changes(repo.path().to_str().unwrap()).unwrap();
     changes.sort_by(|a, b| a.path.cmp(&b.path));
-    let got: Vec<(GitChangeStatus, &str)> = changes.iter().map(|c| (c.status, c.path.as_str())).collect();
+    let got: Vec<(GitChangeStatus, &str)> = changes
+        .iter()
+        .map(|c| (c.status, c.path.as_str()))
+        .collect();
     assert_eq!(
         got,
         [
@@ -244,10 +286,15 @@ fn git_changes_and_diff() {
             (GitChangeStatus::Added, "new.txt")
         ]
     );
-    let diff = ws.git_diff(repo.path().join("kept.txt").to_str().unwrap()).unwrap();
+    let diff = ws
+        .git_diff(repo.path().join("kept.txt").to_str().unwrap())
+        .unwrap();
     assert_eq!(diff.original.as_deref(), Some("one\ntwo"));
     assert_eq!(diff.modified.as_deref(), Some("one\nTWO"));
 
     let plain = TempDir::new("nogit");
-    assert!(ws.git_changes(plain.path().to_str().unwrap()).unwrap().is_empty());
+    assert!(ws
+        .git_changes(plain.path().to_str().unwrap())
+        .unwrap()
+        .is_empty());
 }

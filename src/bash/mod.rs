@@ -45,7 +45,11 @@ impl BashService {
     /// A service storing events under `events_dir`; commands without a `cwd`
     /// run in `default_cwd` (the server's own directory when `None`); their
     /// process groups are recorded in `groups`.
-    pub fn new(events_dir: &Path, default_cwd: Option<PathBuf>, groups: Arc<ProcessGroups>) -> Arc<Self> {
+    pub fn new(
+        events_dir: &Path,
+        default_cwd: Option<PathBuf>,
+        groups: Arc<ProcessGroups>,
+    ) -> Arc<Self> {
         Arc::new(BashService {
             store: Arc::new(BashStore::open(events_dir)),
             default_cwd,
@@ -73,7 +77,9 @@ impl BashService {
         request: ExecuteBashRequest,
     ) -> Result<(BashCommand, crossbeam_channel::Receiver<()>)> {
         if self.closed.load(Ordering::SeqCst) {
-            return Err(Error::InvalidInput("the bash service is shutting down".into()));
+            return Err(Error::InvalidInput(
+                "the bash service is shutting down".into(),
+            ));
         }
         let cwd = request.cwd.clone().or_else(|| {
             self.default_cwd

@@ -44,7 +44,11 @@ enum Msg {
 
 /// Spawns `command` and a runner thread for it. `done` gets one message when
 /// the final chunk is stored.
-pub(super) fn spawn(command: BashCommand, service: Arc<BashService>, done: Sender<()>) -> Result<Handle> {
+pub(super) fn spawn(
+    command: BashCommand,
+    service: Arc<BashService>,
+    done: Sender<()>,
+) -> Result<Handle> {
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
         .arg(&command.command)
@@ -63,8 +67,20 @@ pub(super) fn spawn(command: BashCommand, service: Arc<BashService>, done: Sende
     groups.register(pgid);
     let (tx, rx) = crossbeam_channel::unbounded();
     for (is_err, pipe) in [
-        (false, child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
-        (true, child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>)),
+        (
+            false,
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+        (
+            true,
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
     ] {
         let tx = tx.clone();
         let Some(mut pipe) = pipe else { continue };
@@ -207,7 +223,11 @@ impl Collector {
             if exit.is_some() && open_pipes == 0 {
                 break;
             }
-            let mut wake = if exit.is_some() { drain_until.unwrap_or(deadline) } else { deadline };
+            let mut wake = if exit.is_some() {
+                drain_until.unwrap_or(deadline)
+            } else {
+                deadline
+            };
             if let Some(t) = pending_since {
                 wake = wake.min(t + FLUSH_AFTER);
             }
@@ -263,7 +283,10 @@ impl Collector {
             }
             self.stderr.text.push_str(&note);
         }
-        self.publish(Some(if forced { -1 } else { exit.unwrap_or(-1) }), usize::MAX);
+        self.publish(
+            Some(if forced { -1 } else { exit.unwrap_or(-1) }),
+            usize::MAX,
+        );
         self.service.finished(&self.command.id);
     }
 

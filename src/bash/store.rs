@@ -138,7 +138,8 @@ impl BashStore {
         } else {
             Box::new(map.iter())
         };
-        let mut started = q.page_id.is_none() || !map.contains_key(q.page_id.as_deref().unwrap_or(""));
+        let mut started =
+            q.page_id.is_none() || !map.contains_key(q.page_id.as_deref().unwrap_or(""));
         let mut items = Vec::new();
         for (name, ev) in iter {
             if !started {

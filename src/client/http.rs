@@ -24,7 +24,10 @@ impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpClient")
             .field("base", &self.base)
-            .field("session_key", &self.session_key.as_ref().map(|_| "**********"))
+            .field(
+                "session_key",
+                &self.session_key.as_ref().map(|_| "**********"),
+            )
             .finish()
     }
 }
@@ -60,7 +63,11 @@ impl HttpClient {
         format!("{}{}", self.base, path)
     }
 
-    fn finish(&self, what: String, result: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<ureq::http::Response<ureq::Body>> {
+    fn finish(
+        &self,
+        what: String,
+        result: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
         let mut response = result.map_err(|e| Error::Transport {
             request: what.clone(),
             message: e.to_string(),

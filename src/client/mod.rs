@@ -3,4 +3,6 @@
 pub mod http;
 mod workspace;
 
-pub use workspace::{CommandOptions, RemoteWorkspace, RemoteWorkspaceBuilder, DEFAULT_COMMAND_TIMEOUT};
+pub use workspace::{
+    CommandOptions, RemoteWorkspace, RemoteWorkspaceBuilder, DEFAULT_COMMAND_TIMEOUT,
+};

@@ -136,7 +136,11 @@ impl RemoteWorkspace {
     /// Runs `command` and waits for it: starts it, then polls its output
     /// (as the reference client does) until the exit code arrives or the
     /// timeout passes, which gives exit code -1 and `timeout_occurred`.
-    pub fn execute_command_with(&self, command: &str, options: &CommandOptions) -> Result<CommandResult> {
+    pub fn execute_command_with(
+        &self,
+        command: &str,
+        options: &CommandOptions,
+    ) -> Result<CommandResult> {
         let timeout = options.timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT);
         let started = Instant::now();
         let cmd = self.start_command(command, options)?;
@@ -161,9 +165,14 @@ impl RemoteWorkspace {
                 self.http
                     .json("GET", "/api/bash/bash_events/search", &query, None::<&()>)?;
             for event in page.items {
-                let BashEvent::Output(out) = event else { continue };
+                let BashEvent::Output(out) = event else {
+                    continue;
+                };
                 if !seen.insert(out.id.clone()) {
-                    return Err(Error::InvalidInput(format!("duplicate output event {}", out.id)));
+                    return Err(Error::InvalidInput(format!(
+                        "duplicate output event {}",
+                        out.id
+                    )));
                 }
                 last_order = last_order.max(out.order as i64);
                 stdout.push_str(out.stdout.as_deref().unwrap_or(""));
@@ -176,7 +185,10 @@ impl RemoteWorkspace {
                 break;
             }
             if started.elapsed() >= timeout + Duration::from_secs(2) {
-                stderr.push_str(&format!("Command timed out after {} seconds", timeout.as_secs()));
+                stderr.push_str(&format!(
+                    "Command timed out after {} seconds",
+                    timeout.as_secs()
+                ));
                 exit_code = Some(-1);
                 break;
             }
@@ -184,6 +196,18 @@ impl RemoteWorkspace {
             pause = (pause * 2).min(Duration::from_millis(100));
         }
         let exit_code = exit_code.unwrap_or(-1);
+        // The reference server ends a timed-out command with -1 and no note;
+        // name the timeout ourselves so callers can tell it apart.
+        let ran_out = started.elapsed() + Duration::from_millis(500) >= timeout;
+        if exit_code == -1 && ran_out && !stderr.contains("timed out") {
+            if !stderr.is_empty() && !stderr.ends_with('\n') {
+                stderr.push('\n');
+            }
+            stderr.push_str(&format!(
+                "Command timed out after {} seconds",
+                timeout.as_secs()
+            ));
+        }
         Ok(CommandResult {
             command: command.to_string(),
             exit_code,
@@ -211,17 +235,20 @@ impl RemoteWorkspace {
 
     fn upload_bytes(&self, name: &str, data: &[u8], destination: &str) -> Result<FileUploadResult> {
         let (content_type, body) = crate::server::multipart::encode_file(name, data);
-        let mut response =
-            self.http
-                .post_bytes("/api/file/upload", &[("path", destination)], &content_type, &body)?;
+        let mut response = self.http.post_bytes(
+            "/api/file/upload",
+            &[("path", destination)],
+            &content_type,
+            &body,
+        )?;
         read_json(&mut response, "POST /api/file/upload")
     }
 
     /// Downloads a file from the server into memory.
     pub fn file_download_bytes(&self, source: &str) -> Result<Vec<u8>> {
-        let mut response = self
-            .http
-            .call("GET", "/api/file/download", &[("path", source)], None)?;
+        let mut response =
+            self.http
+                .call("GET", "/api/file/download", &[("path", source)], None)?;
         read_bytes(&mut response, "GET /api/file/download")
     }
 
@@ -250,8 +277,12 @@ impl RemoteWorkspace {
     /// the working directory).
     pub fn git_changes(&self, path: &str) -> Result<Vec<GitChange>> {
         let p = self.remote_path(path);
-        self.http
-            .json("GET", "/api/git/changes", &[("path", p.as_str())], None::<&()>)
+        self.http.json(
+            "GET",
+            "/api/git/changes",
+            &[("path", p.as_str())],
+            None::<&()>,
+        )
     }
 
     /// Old and new content of one file in a git repository.

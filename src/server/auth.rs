@@ -60,9 +60,9 @@ impl SessionKeys {
             return false;
         };
         // Check every key so the time taken does not say which one matched.
-        self.0
-            .iter()
-            .fold(false, |ok, key| constant_time_eq(key.as_bytes(), candidate.as_bytes()) | ok)
+        self.0.iter().fold(false, |ok, key| {
+            constant_time_eq(key.as_bytes(), candidate.as_bytes()) | ok
+        })
     }
 }
 

@@ -41,8 +41,9 @@ impl ApiRequest {
 
     /// A required query parameter (422 `missing` when absent).
     pub fn required_query(&self, name: &str) -> Result<&str, ApiError> {
-        self.query(name)
-            .ok_or_else(|| ApiError::validation("missing", &["query", name], "Field required", Value::Null))
+        self.query(name).ok_or_else(|| {
+            ApiError::validation("missing", &["query", name], "Field required", Value::Null)
+        })
     }
 
     /// An optional integer query parameter within `min..=max`.
@@ -103,7 +104,11 @@ fn body_error(e: &serde_json::Error, input: Value) -> ApiError {
     {
         return ApiError::validation("missing", &["body", field], "Field required", input);
     }
-    let kind = if input.is_object() { "value_error" } else { "model_attributes_type" };
+    let kind = if input.is_object() {
+        "value_error"
+    } else {
+        "model_attributes_type"
+    };
     ApiError::validation(kind, &["body"], &msg, input)
 }
 
@@ -213,7 +218,9 @@ impl ApiError {
             ApiError::Conflict(d) => (409, json!(d), None, None),
             ApiError::PayloadTooLarge(limit) => (
                 413,
-                json!(format!("Request body is larger than the limit of {limit} bytes")),
+                json!(format!(
+                    "Request body is larger than the limit of {limit} bytes"
+                )),
                 None,
                 None,
             ),

@@ -107,7 +107,9 @@ fn serve_connection(mut tcp: TcpStream, frontend: &Frontend) {
     };
     let path = head.target.split('?').next().unwrap_or("");
     if head.is_websocket_upgrade() && path.starts_with("/sockets/") {
-        let body_start = buffered.len().min(head_len(&buffered).unwrap_or(buffered.len()));
+        let body_start = buffered
+            .len()
+            .min(head_len(&buffered).unwrap_or(buffered.len()));
         let leftover = buffered[body_start..].to_vec();
         let _ = tcp.set_read_timeout(None);
         (frontend.upgrade)(tcp, head, leftover);
@@ -218,7 +220,12 @@ fn relay(tcp: TcpStream, buffered: &[u8], frontend: &Frontend) {
                     break;
                 }
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 if frontend.stopping.load(Ordering::SeqCst) && !activity.in_flight() {
                     break;
                 }

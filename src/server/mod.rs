@@ -271,7 +271,9 @@ impl Pool {
                 }
                 Err(_) => break,
             }
-            if self.stopping.load(Ordering::SeqCst) && self.app.in_flight.load(Ordering::SeqCst) == 0 {
+            if self.stopping.load(Ordering::SeqCst)
+                && self.app.in_flight.load(Ordering::SeqCst) == 0
+            {
                 break;
             }
         }
@@ -287,7 +289,9 @@ fn handle(app: &App, mut request: tiny_http::Request) {
     let started = Instant::now();
     let method = request.method().as_str().to_ascii_uppercase();
     let target = request.url().to_string();
-    let response = match catch_unwind(AssertUnwindSafe(|| answer(app, &mut request, &method, &target))) {
+    let response = match catch_unwind(AssertUnwindSafe(|| {
+        answer(app, &mut request, &method, &target)
+    })) {
         Ok(r) => r,
         Err(panic) => {
             let what = panic
@@ -306,7 +310,12 @@ fn handle(app: &App, mut request: tiny_http::Request) {
     );
     let mut reply = tiny_http::Response::from_data(response.body).with_status_code(status);
     let content_type = ("Content-Type", response.content_type);
-    for (k, v) in std::iter::once(content_type).chain(response.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+    for (k, v) in std::iter::once(content_type).chain(
+        response
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    ) {
         match tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
             Ok(h) => reply.add_header(h),
             Err(()) => log::warn!("dropping an invalid response header {k}"),
@@ -344,7 +353,8 @@ fn answer(app: &App, request: &mut tiny_http::Request, method: &str, target: &st
     }
     let mut body = Vec::new();
     if let Err(e) = request.as_reader().take(limit + 1).read_to_end(&mut body) {
-        return ApiError::BadRequest(format!("could not read the request body: {e}")).into_response();
+        return ApiError::BadRequest(format!("could not read the request body: {e}"))
+            .into_response();
     }
     if body.len() as u64 > limit {
         return ApiError::PayloadTooLarge(limit).into_response();

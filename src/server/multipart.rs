@@ -56,12 +56,16 @@ pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<Part<'a>>> {
         let mut name = None;
         let mut filename = None;
         for line in head.split("\r\n") {
-            let Some((key, value)) = line.split_once(':') else { continue };
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
             if !key.trim().eq_ignore_ascii_case("content-disposition") {
                 continue;
             }
             for param in value.split(';').skip(1) {
-                let Some((k, v)) = param.split_once('=') else { continue };
+                let Some((k, v)) = param.split_once('=') else {
+                    continue;
+                };
                 let v = v.trim().trim_matches('"').to_string();
                 match k.trim() {
                     "name" => name = Some(v),
@@ -84,7 +88,13 @@ pub fn encode_file(filename: &str, data: &[u8]) -> (String, Vec<u8>) {
     let boundary = format!("openhands-sync-{}", crate::util::id::uuid4_hex());
     let safe_name: String = filename
         .chars()
-        .map(|c| if c == '"' || c == '\r' || c == '\n' { '_' } else { c })
+        .map(|c| {
+            if c == '"' || c == '\r' || c == '\n' {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let mut body = Vec::with_capacity(data.len() + 256);
     body.extend_from_slice(

@@ -64,7 +64,14 @@ fn hex(bytes: &[u8]) -> String {
 /// A new random UUID4 with dashes, e.g. `caabb3c2-582b-4caa-959c-cda5296ac7c7`.
 pub fn uuid4() -> String {
     let h = hex(&uuid4_bytes());
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// A new random UUID4 as 32 lowercase hex digits without dashes.

@@ -85,13 +85,19 @@ mod tests {
     fn formats_known_instants() {
         assert_eq!(format_naive(0, 0), "1970-01-01T00:00:00.000000");
         // 2026-11-24T12:57:27.455685Z
-        assert_eq!(format_naive(1_795_525_047, 455_685), "2026-11-24T12:57:27.455685");
+        assert_eq!(
+            format_naive(1_795_525_047, 455_685),
+            "2026-11-24T12:57:27.455685"
+        );
         assert_eq!(format_naive(951_782_400, 1), "2000-02-29T00:00:00.000001");
     }
 
     #[test]
     fn compact_key_is_sortable_digits() {
-        assert_eq!(compact_key("2026-11-24T12:57:27.062936Z"), "20261124125727062936");
+        assert_eq!(
+            compact_key("2026-11-24T12:57:27.062936Z"),
+            "20261124125727062936"
+        );
         let a = now_utc();
         assert_eq!(compact_key(&a).len(), 20);
     }

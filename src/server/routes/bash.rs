@@ -89,7 +89,11 @@ pub fn search(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     };
     // order__gt=-1 means "everything": every order is > -1.
     let query = BashSearch {
-        order_gt: if order_gt == Some(-1) { None } else { query.order_gt },
+        order_gt: if order_gt == Some(-1) {
+            None
+        } else {
+            query.order_gt
+        },
         ..query
     };
     let (items, next_page_id) = app.bash.search(&query);

@@ -16,7 +16,9 @@ use crate::wire::FileUploadResult;
 /// Checks a user-supplied path and returns the one to use.
 pub fn checked_path(app: &App, raw: &str) -> Result<PathBuf, ApiError> {
     if raw.contains('\0') {
-        return Err(ApiError::BadRequest("Path must not contain NUL bytes".into()));
+        return Err(ApiError::BadRequest(
+            "Path must not contain NUL bytes".into(),
+        ));
     }
     let path = Path::new(raw);
     if !path.is_absolute() {
@@ -65,10 +67,9 @@ pub fn upload(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let boundary = req
         .header("content-type")
         .and_then(multipart::boundary)
-        .ok_or_else(|| missing_file_field())?;
-    let parts = multipart::parse(&req.body, &boundary).ok_or_else(|| {
-        ApiError::BadRequest("There was an error parsing the body".into())
-    })?;
+        .ok_or_else(missing_file_field)?;
+    let parts = multipart::parse(&req.body, &boundary)
+        .ok_or_else(|| ApiError::BadRequest("There was an error parsing the body".into()))?;
     let part = parts
         .iter()
         .find(|p| p.name == "file")
@@ -82,7 +83,9 @@ pub fn upload(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
                 ErrorKind::AlreadyExists | ErrorKind::NotADirectory => {
                     ApiError::BadRequest("A parent of the path is not a directory".into())
                 }
-                ErrorKind::PermissionDenied => ApiError::Forbidden(format!("Permission denied: {e}")),
+                ErrorKind::PermissionDenied => {
+                    ApiError::Forbidden(format!("Permission denied: {e}"))
+                }
                 _ => ApiError::internal(format!("Failed to upload file: {e}")),
             });
         }
@@ -103,7 +106,12 @@ pub fn upload(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
 }
 
 fn missing_file_field() -> ApiError {
-    ApiError::validation("missing", &["body", "file"], "Field required", serde_json::Value::Null)
+    ApiError::validation(
+        "missing",
+        &["body", "file"],
+        "Field required",
+        serde_json::Value::Null,
+    )
 }
 
 /// `GET /api/file/download?path=...` -> the file's bytes.
@@ -127,9 +135,10 @@ pub fn download(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
         .collect();
     let mut response = ApiResponse::bytes("application/octet-stream", data);
-    response
-        .headers
-        .push(("Content-Disposition".into(), format!("attachment; filename=\"{name}\"")));
+    response.headers.push((
+        "Content-Disposition".into(),
+        format!("attachment; filename=\"{name}\""),
+    ));
     Ok(response)
 }
 

@@ -49,7 +49,15 @@ fn base_ref(dir: &Path, requested: Option<&str>) -> Result<String, ApiError> {
         };
     }
     for candidate in ["@{upstream}", "HEAD"] {
-        if let Ok(sha) = git(dir, &["rev-parse", "--verify", "--quiet", &format!("{candidate}^{{commit}}")]) {
+        if let Ok(sha) = git(
+            dir,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{candidate}^{{commit}}"),
+            ],
+        ) {
             return Ok(sha.trim().to_string());
         }
     }
@@ -100,10 +108,16 @@ fn change(status: GitChangeStatus, path: &str) -> GitChange {
 pub fn diff(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let file = checked_path(app, req.required_query("path")?)?;
     let Some(parent) = file.parent().filter(|p| p.is_dir()) else {
-        return Ok(ApiResponse::json(&GitDiff { modified: None, original: None }));
+        return Ok(ApiResponse::json(&GitDiff {
+            modified: None,
+            original: None,
+        }));
     };
     let Some(root) = repo_root(parent) else {
-        return Ok(ApiResponse::json(&GitDiff { modified: None, original: None }));
+        return Ok(ApiResponse::json(&GitDiff {
+            modified: None,
+            original: None,
+        }));
     };
     let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     if size > MAX_DIFF_FILE_BYTES {
@@ -117,17 +131,29 @@ pub fn diff(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         .canonicalize()
         .map(|p| p.join(file.file_name().unwrap_or_default()))
         .unwrap_or(file.clone());
-    let rel = real_file
-        .strip_prefix(&real_root)
-        .map_err(|_| ApiError::internal(format!("File is not within git repository: {}", file.display())))?;
-    let original = git(&root, &["show", &format!("{base}:{}", rel.to_string_lossy())])
-        .map(|s| s.lines().collect::<Vec<_>>().join("\n"))
-        .unwrap_or_default();
+    let rel = real_file.strip_prefix(&real_root).map_err(|_| {
+        ApiError::internal(format!(
+            "File is not within git repository: {}",
+            file.display()
+        ))
+    })?;
+    let original = git(
+        &root,
+        &["show", &format!("{base}:{}", rel.to_string_lossy())],
+    )
+    .map(|s| s.lines().collect::<Vec<_>>().join("\n"))
+    .unwrap_or_default();
     let modified = match std::fs::read(&file) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).lines().collect::<Vec<_>>().join("\n"),
+        Ok(bytes) => String::from_utf8_lossy(&bytes)
+            .lines()
+            .collect::<Vec<_>>()
+            .join("\n"),
         Err(_) if !original.is_empty() => String::new(),
         Err(_) => {
-            return Err(ApiError::internal(format!("File does not exist: {}", file.display())))
+            return Err(ApiError::internal(format!(
+                "File does not exist: {}",
+                file.display()
+            )))
         }
     };
     Ok(ApiResponse::json(&GitDiff {
