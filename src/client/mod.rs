@@ -1,8 +1,10 @@
 //! Blocking clients of an agent server (ours or the reference's).
 
 pub mod http;
+mod managed;
 mod workspace;
 
 pub use workspace::{
     CommandOptions, RemoteWorkspace, RemoteWorkspaceBuilder, DEFAULT_COMMAND_TIMEOUT,
 };
+pub use managed::{ManagedServer, ManagedServerBuilder, ServerCommand, CHILD_MARKER_ENV};

@@ -70,3 +70,12 @@ pub fn terminate_group(pgid: i32, grace: Duration) {
     }
     signal_group(pgid, libc::SIGKILL);
 }
+
+/// Sends `signal` to one process; false if it is not there.
+pub fn signal_process(pid: i32, signal: i32) -> bool {
+    if pid <= 1 {
+        return false;
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
