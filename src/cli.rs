@@ -151,7 +151,10 @@ mod tests {
             host: "0.0.0.0".into(),
             port: 9,
         });
-        assert_eq!(parse(args("serve --host 0.0.0.0 --port 9")), Ok(want.clone()));
+        assert_eq!(
+            parse(args("serve --host 0.0.0.0 --port 9")),
+            Ok(want.clone())
+        );
         assert_eq!(parse(args("--host=0.0.0.0 --port=9")), Ok(want));
         assert_eq!(
             parse(args("")),

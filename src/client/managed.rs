@@ -136,7 +136,11 @@ impl ManagedServerBuilder {
     /// Starts the server and waits until it is healthy.
     pub fn start(self) -> Result<ManagedServer> {
         let (program, args) = self.command.resolve()?;
-        let port = if self.port == 0 { free_port(&self.host)? } else { self.port };
+        let port = if self.port == 0 {
+            free_port(&self.host)?
+        } else {
+            self.port
+        };
         let mut cmd = Command::new(&program);
         cmd.args(&args)
             .args(["--host", &self.host, "--port", &port.to_string()])
@@ -162,7 +166,11 @@ impl ManagedServerBuilder {
         if let Some(err) = child.stderr.take() {
             readers.push(forward_lines(Box::new(err), forward));
         }
-        let url_host = if self.host == "0.0.0.0" { "127.0.0.1" } else { self.host.as_str() };
+        let url_host = if self.host == "0.0.0.0" {
+            "127.0.0.1"
+        } else {
+            self.host.as_str()
+        };
         let mut server = ManagedServer {
             child: Some(child),
             url: format!("http://{url_host}:{port}"),

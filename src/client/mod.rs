@@ -4,7 +4,7 @@ pub mod http;
 mod managed;
 mod workspace;
 
+pub use managed::{ManagedServer, ManagedServerBuilder, ServerCommand, CHILD_MARKER_ENV};
 pub use workspace::{
     CommandOptions, RemoteWorkspace, RemoteWorkspaceBuilder, DEFAULT_COMMAND_TIMEOUT,
 };
-pub use managed::{ManagedServer, ManagedServerBuilder, ServerCommand, CHILD_MARKER_ENV};
