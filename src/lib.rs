@@ -48,8 +48,10 @@ pub mod bash;
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod llm;
 pub mod logging;
 pub mod server;
+pub mod tool;
 pub mod util;
 pub mod wire;
 

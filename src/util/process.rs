@@ -37,6 +37,9 @@ impl ProcessGroups {
         };
         for &g in &groups {
             signal_group(g, libc::SIGKILL);
+            // Shells started with setsid lead sessions whose jobs may live in
+            // other process groups.
+            kill_session(g);
         }
         groups.len()
     }
@@ -78,4 +81,39 @@ pub fn signal_process(pid: i32, signal: i32) -> bool {
     }
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// SIGKILLs every process of session `sid` (a shell started with `setsid`
+/// and all its jobs, whatever their process groups), by scanning `/proc`.
+pub fn kill_session(sid: i32) -> usize {
+    if sid <= 1 {
+        return 0;
+    }
+    let mut killed = 0;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command name (which may contain spaces) start after ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // rest: state ppid pgrp session ...
+        if fields.get(3).and_then(|s| s.parse::<i32>().ok()) == Some(sid) {
+            signal_process(pid, libc::SIGKILL);
+            killed += 1;
+        }
+    }
+    killed
 }

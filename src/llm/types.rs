@@ -1,0 +1,53 @@
+//! What goes to a provider and what comes back, independent of its API.
+
+use serde_json::Value;
+
+use super::metrics::TokenUsage;
+use crate::wire::Message;
+
+/// A tool as the model sees it: name, description, JSON schema of arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    /// The function name (`terminal`, `file_editor`, ...).
+    pub name: String,
+    /// What the tool does and how to use it.
+    pub description: String,
+    /// JSON schema of the arguments object.
+    pub parameters: Value,
+}
+
+impl ToolSpec {
+    /// The OpenAI `{"type": "function", "function": {...}}` form.
+    pub fn to_openai(&self) -> Value {
+        serde_json::json!({
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            }
+        })
+    }
+}
+
+/// One request to a model.
+#[derive(Debug, Clone, Default)]
+pub struct CompletionRequest {
+    /// The conversation so far, system prompt first.
+    pub messages: Vec<Message>,
+    /// Tools the model may call (empty: plain text answer).
+    pub tools: Vec<ToolSpec>,
+}
+
+/// One answer from a model.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The assistant message (text and/or tool calls).
+    pub message: Message,
+    /// The provider's response id.
+    pub response_id: String,
+    /// Tokens used.
+    pub usage: TokenUsage,
+    /// Cost the provider reported itself (LiteLLM proxies do), in dollars.
+    pub reported_cost: Option<f64>,
+}
