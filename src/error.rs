@@ -60,6 +60,14 @@ pub enum Error {
     Llm(String),
     /// A spawned server or child process failed.
     Process(String),
+    /// A conversation run ended in `error` (or `stuck`); `code` is the
+    /// reference's error class (`LLMAuthenticationError`, `MaxIterationsReached`, ...).
+    Run {
+        /// Error class name.
+        code: String,
+        /// What happened.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -107,6 +115,7 @@ impl fmt::Display for Error {
             Error::InvalidInput(m) => write!(f, "invalid input: {m}"),
             Error::Llm(m) => write!(f, "LLM error: {m}"),
             Error::Process(m) => write!(f, "process error: {m}"),
+            Error::Run { code, detail } => write!(f, "conversation run failed ({code}): {detail}"),
         }
     }
 }

@@ -44,9 +44,11 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod bash;
 pub mod cli;
 pub mod client;
+pub mod conversation;
 pub mod error;
 pub mod llm;
 pub mod logging;
