@@ -123,3 +123,140 @@ pub fn nudge_text(tool: &str, error: &str) -> String {
          Calling it the same way again will not work: read the error, then fix the arguments or try another approach."
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::*;
+    use serde_json::Map;
+
+    fn user(text: &str) -> Event {
+        Event::Message(MessageEvent {
+            meta: EventMeta::new(Source::User),
+            llm_message: Message::text(Role::User, text),
+            llm_response_id: None,
+            activated_skills: vec![],
+            extended_content: vec![],
+            sender: None,
+            extra: Map::new(),
+        })
+    }
+
+    fn action(cmd: &str) -> Event {
+        let call = MessageToolCall {
+            id: crate::util::id::uuid4(),
+            responses_item_id: None,
+            name: "terminal".into(),
+            arguments: "{}".into(),
+            origin: "completion".into(),
+        };
+        Event::Action(ActionEvent {
+            meta: EventMeta::new(Source::Agent),
+            thought: vec![],
+            reasoning_content: None,
+            thinking_blocks: vec![],
+            responses_reasoning_item: None,
+            action: Some(Action::Terminal(TerminalAction {
+                command: cmd.into(),
+                is_input: false,
+                timeout: None,
+                reset: false,
+                extra: Map::new(),
+            })),
+            tool_name: "terminal".into(),
+            tool_call_id: call.id.clone(),
+            tool_call: call,
+            llm_response_id: crate::util::id::uuid4(),
+            security_risk: SecurityRisk::Low,
+            summary: None,
+            extra: Map::new(),
+        })
+    }
+
+    fn error(text: &str) -> Event {
+        Event::AgentError(AgentErrorEvent {
+            meta: EventMeta::new(Source::Agent),
+            tool_name: "terminal".into(),
+            tool_call_id: "x".into(),
+            error: text.into(),
+            classification: None,
+            extra: Map::new(),
+        })
+    }
+
+    fn observation(text: &str) -> Event {
+        Event::Observation(ObservationEvent {
+            meta: EventMeta::new(Source::Environment),
+            tool_name: "terminal".into(),
+            tool_call_id: crate::util::id::uuid4(),
+            observation: Observation::Think(TextObservation {
+                content: vec![Content::Text(TextContent::new(text))],
+                is_error: false,
+                extra: Map::new(),
+            }),
+            action_id: crate::util::id::uuid4(),
+            extended_content: vec![],
+            extra: Map::new(),
+        })
+    }
+
+    fn agent_says(text: &str) -> Event {
+        let Event::Message(mut m) = user(text) else {
+            unreachable!()
+        };
+        m.meta.source = Source::Agent;
+        m.llm_message.role = Role::Assistant;
+        Event::Message(m)
+    }
+
+    #[test]
+    fn repeating_action_and_observation() {
+        let mut ev = vec![user("go")];
+        for _ in 0..3 {
+            ev.push(action("ls"));
+            ev.push(observation("a b"));
+        }
+        assert_eq!(check(&ev), Verdict::Fine);
+        ev.push(action("ls"));
+        ev.push(observation("a b"));
+        assert!(matches!(check(&ev), Verdict::Stuck(_)));
+        // A new user message starts over.
+        ev.push(user("again"));
+        assert_eq!(check(&ev), Verdict::Fine);
+    }
+
+    #[test]
+    fn repeating_errors_nudge_then_stop() {
+        let mut ev = vec![user("go")];
+        for _ in 0..3 {
+            ev.push(action("bad"));
+            ev.push(error("boom"));
+        }
+        assert_eq!(check(&ev), Verdict::Nudge("terminal".into(), "boom".into()));
+        ev.push(action("bad"));
+        ev.push(error("boom"));
+        assert!(matches!(check(&ev), Verdict::Stuck(_)));
+    }
+
+    #[test]
+    fn monologue_and_alternation() {
+        let ev = vec![
+            user("go"),
+            agent_says("a"),
+            agent_says("b"),
+            agent_says("c"),
+        ];
+        assert!(matches!(check(&ev), Verdict::Stuck(_)));
+        let mut ev = vec![user("go")];
+        for i in 0..6 {
+            let (a, o) = if i % 2 == 0 {
+                ("ls", "x")
+            } else {
+                ("pwd", "y")
+            };
+            ev.push(action(a));
+            ev.push(observation(o));
+        }
+        assert!(matches!(check(&ev), Verdict::Stuck(_)));
+    }
+}

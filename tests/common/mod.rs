@@ -2,6 +2,8 @@
 //! in-process server on 127.0.0.1 port 0 that stops when dropped.
 #![allow(dead_code)]
 
+pub mod fake_llm;
+
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
