@@ -109,7 +109,6 @@ impl Drop for FakeLlm {
     }
 }
 
-use std::io::Read as _;
 
 fn text_of(content: &Value) -> String {
     match content {
