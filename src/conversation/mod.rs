@@ -173,23 +173,33 @@ impl Conversation {
         (id, rx)
     }
 
-    /// Subscribes and returns, atomically, a `full_state` event to start with.
+    /// Subscribes and returns, atomically: a `full_state` event to start with,
+    /// the stored events `replay` selects (to send before anything live), and
+    /// the live receiver. Nothing is missed or seen twice between the three.
     pub fn subscribe_with_state(
         &self,
         capacity: Option<usize>,
-    ) -> (u64, Arc<Event>, Receiver<Arc<Event>>) {
+        replay: impl Fn(&Event) -> bool,
+    ) -> (u64, Arc<Event>, Vec<Arc<Event>>, Receiver<Arc<Event>>) {
         let mut inner = lock(&self.inner);
         let first = Arc::new(Event::StateUpdate(ConversationStateUpdateEvent::new(
             crate::wire::FULL_STATE_KEY,
             inner.state.full_state_value(),
         )));
+        let replayed = inner
+            .log
+            .all()
+            .iter()
+            .filter(|e| replay(e))
+            .cloned()
+            .collect();
         let (tx, rx) = match capacity {
             Some(c) => crossbeam_channel::bounded(c),
             None => crossbeam_channel::unbounded(),
         };
         let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
         inner.subscribers.push(Subscriber { id, tx });
-        (id, first, rx)
+        (id, first, replayed, rx)
     }
 
     /// Ends a subscription.
@@ -275,6 +285,11 @@ impl Conversation {
         if let Some(mut old) = lock(&self.agent).replace(agent) {
             old.close();
         }
+    }
+
+    /// A handle on the agent's model (shares its metrics), if there is an agent.
+    pub fn agent_llm(&self) -> Option<crate::llm::Llm> {
+        lock(&self.agent).as_ref().map(|a| a.llm().clone())
     }
 
     /// Whether an agent is installed.

@@ -25,6 +25,9 @@ pub struct ServerConfig {
     /// (after resolving `..` and symlinks). Unset, any absolute path is allowed,
     /// as in the reference.
     pub file_root: Option<PathBuf>,
+    /// fsync every stored event and state file (survives power loss, not
+    /// just a crash of the process). `OH_FSYNC=1`.
+    pub durable: bool,
 }
 
 impl ServerConfig {
@@ -38,6 +41,7 @@ impl ServerConfig {
             max_body_bytes: 16 * 1024 * 1024,
             max_upload_bytes: 256 * 1024 * 1024,
             file_root: None,
+            durable: false,
         }
     }
 
@@ -49,6 +53,8 @@ impl ServerConfig {
         if let Ok(dir) = std::env::var("OH_STATE_DIR") {
             c.state_dir = PathBuf::from(dir);
         }
+        c.durable =
+            std::env::var("OH_FSYNC").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
         if let Ok(root) = std::env::var("OH_FILE_ROOT") {
             c.file_root = Some(PathBuf::from(root));
         }

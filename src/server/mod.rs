@@ -19,10 +19,12 @@
 
 pub mod auth;
 pub mod config;
+pub mod conversations;
 pub mod http;
 pub mod listener;
 pub mod multipart;
 pub mod routes;
+pub mod ws;
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -40,6 +42,7 @@ use listener::{Frontend, RequestHead};
 use crate::bash::BashService;
 use crate::util::process::ProcessGroups;
 use crate::{Error, Result};
+use conversations::ConversationService;
 
 /// How long shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,6 +58,8 @@ pub struct App {
     pub bash: Arc<BashService>,
     /// Every process group this server started.
     pub groups: Arc<ProcessGroups>,
+    /// The conversations.
+    pub conversations: Arc<ConversationService>,
     pub(crate) started: Instant,
     last_request: AtomicU64,
     in_flight: AtomicUsize,
@@ -115,10 +120,16 @@ impl Server {
             .map_err(|e| Error::Process(format!("starting the internal HTTP server: {e}")))?;
         let groups = Arc::new(ProcessGroups::default());
         let bash = BashService::new(&config.bash_events_dir(), None, Arc::clone(&groups));
+        let conversations = ConversationService::open(
+            &config.conversations_dir(),
+            config.durable,
+            crate::tool::terminal::NO_CHANGE_TIMEOUT,
+        )?;
         let app = Arc::new(App {
             config,
             bash,
             groups,
+            conversations,
             started: Instant::now(),
             last_request: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
@@ -150,16 +161,12 @@ impl Server {
     pub fn run(self) -> Result<()> {
         let frontend = Arc::new(Frontend {
             internal: self.socket_dir.join("http.sock"),
-            upgrade: Box::new(|mut tcp: TcpStream, _head: RequestHead, _rest: Vec<u8>| {
-                use std::io::Write;
-                let body = br#"{"detail":"Not Found"}"#;
-                let _ = write!(
-                    tcp,
-                    "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = tcp.write_all(body);
-            }),
+            upgrade: {
+                let app = Arc::clone(&self.app);
+                Box::new(move |tcp: TcpStream, head: RequestHead, rest: Vec<u8>| {
+                    ws::handle(&app, tcp, head, rest)
+                })
+            },
             stopping: AtomicBool::new(false),
             open_connections: AtomicUsize::new(0),
         });
@@ -197,6 +204,7 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.app.bash.shutdown();
+        self.app.conversations.shutdown();
         let killed = self.app.groups.kill_all();
         if killed > 0 {
             log::info!("killed {killed} child process group(s)");

@@ -109,7 +109,6 @@ impl Drop for FakeLlm {
     }
 }
 
-
 fn text_of(content: &Value) -> String {
     match content {
         Value::String(s) => s.clone(),

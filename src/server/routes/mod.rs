@@ -2,6 +2,7 @@
 //! `(method, path)` to them.
 
 pub mod bash;
+pub mod conversations;
 pub mod files;
 pub mod git;
 pub mod health;
@@ -18,7 +19,61 @@ pub fn is_public(segments: &[String]) -> bool {
 pub fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let seg: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     let method = req.method.as_str();
+    // Workspace routes scoped to a conversation behave like the global ones.
+    if let ["api", "conversations", id, scope @ ("bash" | "file" | "git"), rest @ ..] =
+        seg.as_slice()
+    {
+        conversations::get(app, id)?;
+        let mut inner: Vec<&str> = vec!["api", scope];
+        inner.extend_from_slice(rest);
+        return route_workspace(app, req, method, &inner);
+    }
     match (method, seg.as_slice()) {
+        ("POST", ["api", "conversations"]) => conversations::create(app, req),
+        ("GET", ["api", "conversations"]) => conversations::batch(app, req),
+        ("GET", ["api", "conversations", "search"]) => conversations::search(app, req),
+        ("GET", ["api", "conversations", "count"]) => conversations::count(app, req),
+        ("GET", ["api", "conversations", id]) => conversations::get(app, id),
+        ("PATCH", ["api", "conversations", id]) => conversations::update(app, id, req),
+        ("DELETE", ["api", "conversations", id]) => conversations::delete(app, id),
+        ("POST", ["api", "conversations", id, "run"]) => conversations::run(app, id),
+        ("POST", ["api", "conversations", id, "pause"]) => conversations::pause(app, id),
+        ("POST", ["api", "conversations", id, "confirmation_policy"]) => {
+            conversations::confirmation_policy(app, id, req)
+        }
+        ("POST", ["api", "conversations", id, "secrets"]) => conversations::secrets(app, id, req),
+        ("GET", ["api", "conversations", id, "agent_final_response"]) => {
+            conversations::agent_final_response(app, id)
+        }
+        ("POST", ["api", "conversations", id, "events"]) => {
+            conversations::send_message(app, id, req)
+        }
+        ("GET", ["api", "conversations", id, "events"]) => {
+            conversations::batch_events(app, id, req)
+        }
+        ("GET", ["api", "conversations", id, "events", "search"]) => {
+            conversations::search_events(app, id, req)
+        }
+        ("GET", ["api", "conversations", id, "events", "count"]) => {
+            conversations::count_events(app, id, req)
+        }
+        ("POST", ["api", "conversations", id, "events", "respond_to_confirmation"]) => {
+            conversations::respond_to_confirmation(app, id, req)
+        }
+        ("GET", ["api", "conversations", id, "events", event_id]) => {
+            conversations::get_event(app, id, event_id)
+        }
+        _ => route_workspace(app, req, method, &seg),
+    }
+}
+
+fn route_workspace(
+    app: &App,
+    req: &ApiRequest,
+    method: &str,
+    seg: &[&str],
+) -> Result<ApiResponse, ApiError> {
+    match (method, seg) {
         ("GET" | "HEAD", ["health"] | ["alive"]) => Ok(health::health()),
         ("GET" | "HEAD", ["ready"]) => Ok(health::ready()),
         ("GET" | "HEAD", ["server_info"] | []) => Ok(health::server_info(app)),
@@ -55,6 +110,7 @@ fn known_path(seg: &[&str]) -> bool {
             | ["api", "bash", "bash_commands", _, "stop"]
             | ["api", "file", "upload" | "download" | "create_directory"]
             | ["api", "git", "changes" | "diff"]
+            | ["api", "conversations", ..]
     )
 }
 
