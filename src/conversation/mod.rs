@@ -33,6 +33,19 @@ use crate::wire::{
 use crate::{Error, Result};
 use store::EventLog;
 
+/// A new subscription: its id (for [`Conversation::unsubscribe`]), the
+/// `full_state` to send first, stored events to replay, and the live queue.
+pub struct Subscription {
+    /// Subscriber id.
+    pub id: u64,
+    /// The state at subscription time.
+    pub first: Arc<Event>,
+    /// Stored events selected for replay, oldest first.
+    pub replay: Vec<Arc<Event>>,
+    /// Events from now on.
+    pub events: Receiver<Arc<Event>>,
+}
+
 /// Where a subscriber's events go; a full queue drops the subscriber.
 struct Subscriber {
     id: u64,
@@ -180,7 +193,7 @@ impl Conversation {
         &self,
         capacity: Option<usize>,
         replay: impl Fn(&Event) -> bool,
-    ) -> (u64, Arc<Event>, Vec<Arc<Event>>, Receiver<Arc<Event>>) {
+    ) -> Subscription {
         let mut inner = lock(&self.inner);
         let first = Arc::new(Event::StateUpdate(ConversationStateUpdateEvent::new(
             crate::wire::FULL_STATE_KEY,
@@ -199,7 +212,12 @@ impl Conversation {
         };
         let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
         inner.subscribers.push(Subscriber { id, tx });
-        (id, first, replayed, rx)
+        Subscription {
+            id,
+            first,
+            replay: replayed,
+            events: rx,
+        }
     }
 
     /// Ends a subscription.

@@ -52,7 +52,7 @@ enum Control {
     /// Bytes tungstenite wants on the wire (pong, close reply).
     Raw(Vec<u8>),
     /// An event for this socket only (errors about its messages).
-    Event(Event),
+    Event(Box<Event>),
     /// The peer went away.
     Closed,
 }
@@ -187,7 +187,7 @@ pub fn handle(app: &Arc<App>, mut tcp: TcpStream, head: RequestHead, leftover: V
         (Some("since"), _) => q("after_timestamp").map(|t| t.trim_end_matches('Z').to_string()),
         _ => None,
     };
-    let (sub, first, replay, events) = conv.subscribe_with_state(Some(QUEUE_CAPACITY), |e| {
+    let subscription = conv.subscribe_with_state(Some(QUEUE_CAPACITY), |e| {
         since.as_deref().is_some_and(|t| e.timestamp() >= t)
     });
     let last_seen = Arc::new(AtomicU64::new(0));
@@ -199,16 +199,22 @@ pub fn handle(app: &Arc<App>, mut tcp: TcpStream, head: RequestHead, leftover: V
             .spawn(move || read_loop(&mut reader, &app, &entry, &ctl_tx, &last_seen, started))
     };
     let Ok(reader_thread) = reader_thread else {
-        conv.unsubscribe(sub);
+        conv.unsubscribe(subscription.id);
         return;
     };
     let mut writer = Writer { tcp, ok: true };
-    writer.event(&first);
-    for e in &replay {
+    writer.event(&subscription.first);
+    for e in &subscription.replay {
         writer.event(e);
     }
-    write_loop(&mut writer, &events, &ctl_rx, &last_seen, started);
-    conv.unsubscribe(sub);
+    write_loop(
+        &mut writer,
+        &subscription.events,
+        &ctl_rx,
+        &last_seen,
+        started,
+    );
+    conv.unsubscribe(subscription.id);
     let _ = writer.tcp.shutdown(Shutdown::Both);
     let _ = reader_thread.join();
 }
@@ -257,7 +263,7 @@ fn read_loop(
         match msg {
             Ok(WsMessage::Text(text)) => {
                 if let Some(error) = handle_client_text(app, entry, text.as_str()) {
-                    let _ = ctl.send(Control::Event(error));
+                    let _ = ctl.send(Control::Event(Box::new(error)));
                 }
             }
             Ok(WsMessage::Close(_)) | Err(_) => {
