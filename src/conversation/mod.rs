@@ -52,6 +52,12 @@ struct Subscriber {
     tx: Sender<Arc<Event>>,
 }
 
+/// The parts of an agent readable while it runs a step.
+struct AgentInfo {
+    llm: crate::llm::Llm,
+    system_prompt: Event,
+}
+
 struct Inner {
     state: ConversationState,
     log: EventLog,
@@ -63,7 +69,10 @@ pub struct Conversation {
     dir: Option<PathBuf>,
     durable: bool,
     inner: Mutex<Inner>,
+    /// Held for a whole step while the agent runs; never taken by readers.
     agent: Mutex<Option<Agent>>,
+    /// What other threads need from the agent, without waiting for a step.
+    agent_info: Mutex<Option<AgentInfo>>,
     run_lock: Mutex<()>,
     next_subscriber: AtomicU64,
 }
@@ -92,6 +101,7 @@ impl Conversation {
             dir,
             durable,
             agent: Mutex::new(None),
+            agent_info: Mutex::new(None),
             run_lock: Mutex::new(()),
             next_subscriber: AtomicU64::new(1),
         }))
@@ -112,6 +122,7 @@ impl Conversation {
             dir: Some(dir.to_path_buf()),
             durable,
             agent: Mutex::new(None),
+            agent_info: Mutex::new(None),
             run_lock: Mutex::new(()),
             next_subscriber: AtomicU64::new(1),
         });
@@ -300,6 +311,12 @@ impl Conversation {
 
     /// Installs the agent (LLM and tools) that runs this conversation.
     pub fn set_agent(&self, agent: Agent) {
+        let working_dir =
+            crate::tool::terminal::absolute_dir(Path::new(&self.state().working_dir()));
+        *lock(&self.agent_info) = Some(AgentInfo {
+            llm: agent.llm().clone(),
+            system_prompt: agent.system_prompt_event(&working_dir),
+        });
         if let Some(mut old) = lock(&self.agent).replace(agent) {
             old.close();
         }
@@ -307,12 +324,12 @@ impl Conversation {
 
     /// A handle on the agent's model (shares its metrics), if there is an agent.
     pub fn agent_llm(&self) -> Option<crate::llm::Llm> {
-        lock(&self.agent).as_ref().map(|a| a.llm().clone())
+        lock(&self.agent_info).as_ref().map(|a| a.llm.clone())
     }
 
     /// Whether an agent is installed.
     pub fn has_agent(&self) -> bool {
-        lock(&self.agent).is_some()
+        lock(&self.agent_info).is_some()
     }
 
     /// Adds a user message (a finished or stuck conversation becomes idle).
@@ -350,10 +367,8 @@ impl Conversation {
         if has {
             return Ok(());
         }
-        let working_dir =
-            crate::tool::terminal::absolute_dir(Path::new(&self.state().working_dir()));
-        let event = match lock(&self.agent).as_ref() {
-            Some(agent) => agent.system_prompt_event(&working_dir),
+        let event = match lock(&self.agent_info).as_ref() {
+            Some(info) => info.system_prompt.clone(),
             None => return Ok(()),
         };
         self.emit(event).map(|_| ())

@@ -28,6 +28,9 @@ pub struct ServerConfig {
     /// fsync every stored event and state file (survives power loss, not
     /// just a crash of the process). `OH_FSYNC=1`.
     pub durable: bool,
+    /// Key for sealing stored credentials (`OH_SECRET_KEY`); the first
+    /// session key is used when unset.
+    pub secret_key: Option<crate::llm::Secret>,
 }
 
 impl ServerConfig {
@@ -42,6 +45,7 @@ impl ServerConfig {
             max_upload_bytes: 256 * 1024 * 1024,
             file_root: None,
             durable: false,
+            secret_key: None,
         }
     }
 
@@ -53,6 +57,10 @@ impl ServerConfig {
         if let Ok(dir) = std::env::var("OH_STATE_DIR") {
             c.state_dir = PathBuf::from(dir);
         }
+        c.secret_key = std::env::var("OH_SECRET_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(crate::llm::Secret::new);
         c.durable =
             std::env::var("OH_FSYNC").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
         if let Ok(root) = std::env::var("OH_FILE_ROOT") {

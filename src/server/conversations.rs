@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::secrets::SecretBox;
 use crate::agent::confirmation::ConfirmationPolicy;
 use crate::agent::spec::AgentSpec;
 use crate::agent::Agent;
@@ -72,6 +73,7 @@ pub struct Entry {
 /// All conversations of a server.
 pub struct ConversationService {
     root: PathBuf,
+    secrets: Option<SecretBox>,
     durable: bool,
     no_output_timeout: Duration,
     entries: RwLock<BTreeMap<String, Arc<Entry>>>,
@@ -83,11 +85,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl ConversationService {
     /// Opens the conversations under `root` (listing them, not loading them).
-    pub fn open(root: &Path, durable: bool, no_output_timeout: Duration) -> Result<Arc<Self>> {
+    /// Credentials are stored sealed with `secrets` when given.
+    pub fn open(
+        root: &Path,
+        durable: bool,
+        no_output_timeout: Duration,
+        secrets: Option<SecretBox>,
+    ) -> Result<Arc<Self>> {
         std::fs::create_dir_all(root)
             .map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
         let service = Arc::new(ConversationService {
             root: root.to_path_buf(),
+            secrets,
             durable,
             no_output_timeout,
             entries: RwLock::new(BTreeMap::new()),
@@ -174,15 +183,29 @@ impl ConversationService {
             return Ok(Arc::clone(c));
         }
         let conv = Conversation::open(&entry.dir, self.durable)?;
-        let state = conv.state();
-        if !state
+        let mut state = conv.state();
+        let masked = state
             .agent
             .llm
             .api_key
             .as_ref()
-            .is_some_and(Secret::is_unusable)
-            || state.agent.llm.provider() == "scripted"
-        {
+            .is_some_and(Secret::is_unusable);
+        if masked {
+            match self.unseal_api_key(&entry.dir) {
+                Some(key) => state.agent.llm.api_key = Some(key),
+                None => log::warn!(
+                    "conversation {}: no usable stored LLM key (no OH_SECRET_KEY, or it changed); it cannot run until recreated",
+                    entry.id
+                ),
+            }
+        }
+        let usable = !state
+            .agent
+            .llm
+            .api_key
+            .as_ref()
+            .is_some_and(Secret::is_unusable);
+        if usable || state.agent.llm.provider() == "scripted" {
             self.install_agent(&conv, &state, entry)?;
         }
         *loaded = Some(Arc::clone(&conv));
@@ -260,6 +283,15 @@ impl ConversationService {
                 .unwrap_or(true),
         };
         write_meta(&dir, &meta, self.durable)?;
+        if let Some(key) = state
+            .agent
+            .llm
+            .api_key
+            .as_ref()
+            .filter(|k| !k.is_unusable())
+        {
+            self.seal_credential(&dir, "llm_api_key", key.expose())?;
+        }
         let conv = Conversation::create(state.clone(), Some(dir.clone()), self.durable)?;
         let entry = self.insert(Entry::new(id, dir, meta));
         self.install_agent(&conv, &state, &entry)?;
@@ -433,6 +465,51 @@ impl ConversationService {
         };
         let meta = lock(&entry.meta).clone();
         Ok(build_info(&state, &meta))
+    }
+
+    /// Stores a credential of a conversation, sealed; without a secret box it
+    /// is not stored at all.
+    pub fn seal_credential(&self, dir: &Path, name: &str, value: &str) -> Result<()> {
+        let Some(sealer) = &self.secrets else {
+            return Ok(());
+        };
+        let Some(sealed) = sealer.seal(value) else {
+            return Err(Error::InvalidInput("could not encrypt a credential".into()));
+        };
+        let path = dir.join("secrets.json");
+        let mut all: Map<String, Value> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        all.insert(name.to_string(), Value::String(sealed));
+        let data =
+            serde_json::to_vec_pretty(&all).map_err(|e| Error::json("sealed credentials", e))?;
+        crate::util::fs::write_atomic(&path, &data, self.durable)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    }
+
+    /// Stores the named secrets of a conversation, sealed.
+    pub fn store_secrets(&self, entry: &Entry, secrets: &Map<String, Value>) -> Result<()> {
+        for (name, value) in secrets {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+                    .unwrap_or_else(|| other.to_string()),
+            };
+            self.seal_credential(&entry.dir, &format!("secret:{name}"), &text)?;
+        }
+        Ok(())
+    }
+
+    fn unseal_api_key(&self, dir: &Path) -> Option<Secret> {
+        let sealer = self.secrets.as_ref()?;
+        let data = std::fs::read(dir.join("secrets.json")).ok()?;
+        let all: Map<String, Value> = serde_json::from_slice(&data).ok()?;
+        let sealed = all.get("llm_api_key")?.as_str()?;
+        sealer.open(sealed).map(Secret::new)
     }
 
     /// Changes the title and tags.

@@ -24,6 +24,7 @@ pub mod http;
 pub mod listener;
 pub mod multipart;
 pub mod routes;
+pub mod secrets;
 pub mod ws;
 
 use std::io::Read;
@@ -120,10 +121,20 @@ impl Server {
             .map_err(|e| Error::Process(format!("starting the internal HTTP server: {e}")))?;
         let groups = Arc::new(ProcessGroups::default());
         let bash = BashService::new(&config.bash_events_dir(), None, Arc::clone(&groups));
+        let sealer = config
+            .secret_key
+            .as_ref()
+            .map(|k| k.expose().to_string())
+            .or_else(|| config.session_keys.first().map(String::from))
+            .and_then(|k: String| secrets::SecretBox::new(&k));
+        if sealer.is_none() {
+            log::info!("no OH_SECRET_KEY or session key: credentials will not be persisted");
+        }
         let conversations = ConversationService::open(
             &config.conversations_dir(),
             config.durable,
             crate::tool::terminal::NO_CHANGE_TIMEOUT,
+            sealer,
         )?;
         let app = Arc::new(App {
             config,

@@ -66,6 +66,16 @@ impl PtyShell {
             },
             "opening a pseudo-terminal",
         )?;
+        // Neither end may leak into other children: a copy of the master kept
+        // open elsewhere would stop the hang-up that ends the shell's session
+        // when we go away.
+        for fd in [master, slave] {
+            // SAFETY: fcntl on fds we own, with valid flags.
+            cvt(
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) },
+                "marking the terminal close-on-exec",
+            )?;
+        }
         // SAFETY: both fds were just returned by openpty and are owned here.
         let (master, slave) =
             unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };

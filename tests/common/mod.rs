@@ -85,3 +85,66 @@ pub fn raw_agent() -> ureq::Agent {
         .build()
         .into()
 }
+
+/// Opens the event socket of a conversation (with a read timeout).
+pub fn ws_connect(base_url: &str, path: &str) -> tungstenite::WebSocket<std::net::TcpStream> {
+    let addr = base_url.trim_start_matches("http://");
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let (ws, _) =
+        tungstenite::client(format!("ws://{addr}{path}"), tcp).expect("websocket handshake");
+    ws
+}
+
+/// The next JSON frame, or `None` when the socket closed or timed out.
+pub fn ws_next(ws: &mut tungstenite::WebSocket<std::net::TcpStream>) -> Option<serde_json::Value> {
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Text(t)) => return serde_json::from_str(t.as_str()).ok(),
+            Ok(tungstenite::Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// The close code the server sent, reading until the socket ends.
+pub fn ws_close_code(ws: &mut tungstenite::WebSocket<std::net::TcpStream>) -> Option<u16> {
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(f))) => return Some(u16::from(f.code)),
+            Ok(tungstenite::Message::Close(None)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// A conversation on `base_url` driven by the offline scripted model.
+pub fn create_scripted_conversation(
+    base_url: &str,
+    working_dir: &Path,
+    extra: serde_json::Value,
+) -> String {
+    let agent = openhands_sync::agent::spec::AgentSpec::default_for(
+        openhands_sync::llm::LlmConfig::new("scripted/demo").with_usage_id("agent"),
+    );
+    let mut body = serde_json::json!({
+        "agent": agent.to_value_exposed(),
+        "workspace": {"working_dir": working_dir, "kind": "LocalWorkspace"},
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let mut r = raw_agent()
+        .post(format!("{base_url}/api/conversations"))
+        .send_json(&body)
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        201,
+        "{}",
+        r.body_mut().read_to_string().unwrap_or_default()
+    );
+    let info: serde_json::Value = r.body_mut().read_json().unwrap();
+    info["id"].as_str().unwrap().to_string()
+}

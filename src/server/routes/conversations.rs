@@ -242,11 +242,12 @@ struct SecretsRequest {
     secrets: Map<String, Value>,
 }
 
-/// `POST /api/conversations/{id}/secrets`: records the names (values stay in
-/// memory only; see README on credentials).
+/// `POST /api/conversations/{id}/secrets`: values are stored sealed (see
+/// [`crate::server::secrets`]); the state lists only the names, masked.
 pub fn secrets(app: &App, id: &str, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let e = entry(app, id)?;
     let body: SecretsRequest = req.json()?;
+    app.conversations.store_secrets(&e, &body.secrets)?;
     let conv = app.conversations.conversation(&e)?;
     conv.update_state(|s| {
         let sources = s
