@@ -41,6 +41,24 @@ echo "== official Python client -> openhands-sync (workspace)"
 echo "== official Python client -> reference server (workspace, sanity check of the checks)"
 "$venv/bin/python" tests/interop/workspace_checks.py --server-cmd "$venv/bin/python -m openhands.agent_server" --no-exit-check || status=1
 
+echo "== official Python client -> openhands-sync (conversations)"
+"$venv/bin/python" tests/interop/conversation_checks.py --server-cmd "$bin serve" || status=1
+
+echo "== shared seed flow (../shared/conformance) -> openhands-sync"
+shared=${OPENHANDS_SHARED:-$root/../shared}
+if [ -f "$shared/conformance/seed_flow.py" ]; then
+  llm_port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$venv/bin/python" "$shared/conformance/fake_llm.py" --port "$llm_port" >/dev/null 2>&1 &
+  llm_pid=$!
+  seed_port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  sleep 0.5
+  "$venv/bin/python" "$shared/conformance/seed_flow.py" --server-cmd "$bin serve" --port "$seed_port" \
+    --llm-url "http://127.0.0.1:$llm_port/v1" | grep -v '^\[SERVER\]' | grep -E '^(PASS|FAIL|[0-9]+ passed)' || status=1
+  kill "$llm_pid" 2>/dev/null || true
+else
+  echo "interop: $shared/conformance/seed_flow.py not found"; status=1
+fi
+
 echo "== RemoteWorkspace (Rust) -> reference server"
 ref_dir=$(mktemp -d)
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

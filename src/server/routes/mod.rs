@@ -37,7 +37,11 @@ pub fn route(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         ("PATCH", ["api", "conversations", id]) => conversations::update(app, id, req),
         ("DELETE", ["api", "conversations", id]) => conversations::delete(app, id),
         ("POST", ["api", "conversations", id, "run"]) => conversations::run(app, id),
-        ("POST", ["api", "conversations", id, "pause"]) => conversations::pause(app, id),
+        // Without async tasks to cancel, interrupt is a pause (as in the
+        // reference's fallback).
+        ("POST", ["api", "conversations", id, "pause" | "interrupt"]) => {
+            conversations::pause(app, id)
+        }
         ("POST", ["api", "conversations", id, "confirmation_policy"]) => {
             conversations::confirmation_policy(app, id, req)
         }
