@@ -1,0 +1,345 @@
+//! The client side of the event socket: one reader thread per conversation
+//! that keeps a WebSocket open (reconnecting with capped exponential backoff),
+//! and one dispatcher thread that owns the event cache and calls callbacks.
+//!
+//! Exactly once, in order: every event goes through the dispatcher, which
+//! drops ids it has already seen. After each (re)connection the reader fetches
+//! the stored events over REST right after the server's first `full_state`
+//! frame and hands them over before any newer live frame, so events missed
+//! while disconnected are delivered, in log order, before newer ones.
+//! Close codes 4001 (authentication) and 4004 (unknown conversation) are fatal.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use serde_json::{Map, Value};
+
+use super::http::HttpClient;
+use crate::wire::{Event, Page};
+use crate::{Error, Result};
+
+/// A callback that sees every event, on the dispatcher thread.
+pub type EventCallback = Box<dyn FnMut(&Event) + Send + 'static>;
+
+const BACKOFF_START: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// What the client knows about a remote conversation.
+#[derive(Default)]
+pub struct Cache {
+    /// Events in delivery order.
+    pub events: Vec<Arc<Event>>,
+    ids: HashSet<String>,
+    /// The conversation state: `full_state` merged, single keys overwritten.
+    pub state: Map<String, Value>,
+    /// Bumped on every `full_state`; `run()` waits for one after its POST.
+    pub full_states: u64,
+    /// The status of the latest `full_state`.
+    pub last_full_status: Option<String>,
+    /// Set when the socket gave up for good.
+    pub fatal: Option<(u16, String)>,
+}
+
+impl Cache {
+    /// Merges an event; false if it was already there.
+    fn add(&mut self, event: &Arc<Event>) -> bool {
+        let id = event.id().to_string();
+        if !id.is_empty() && !self.ids.insert(id) {
+            return false;
+        }
+        if let Event::StateUpdate(u) = event.as_ref() {
+            if u.is_full_state() {
+                if let Value::Object(m) = &u.value {
+                    for (k, v) in m {
+                        self.state.insert(k.clone(), v.clone());
+                    }
+                }
+                self.full_states += 1;
+                self.last_full_status = u
+                    .value
+                    .get("execution_status")
+                    .and_then(Value::as_str)
+                    .map(String::from);
+            } else {
+                self.state.insert(u.key.clone(), u.value.clone());
+            }
+        }
+        self.events.push(Arc::clone(event));
+        true
+    }
+}
+
+/// Shared between the conversation handle and its threads.
+pub struct Shared {
+    /// The cache.
+    pub cache: Mutex<Cache>,
+    /// Signalled whenever the cache changes.
+    pub changed: std::sync::Condvar,
+}
+
+impl Shared {
+    /// A new, empty share.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Shared {
+            cache: Mutex::new(Cache::default()),
+            changed: std::sync::Condvar::new(),
+        })
+    }
+
+    /// Runs `f` on the cache.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Cache) -> T) -> T {
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut c)
+    }
+}
+
+/// Messages to the dispatcher.
+enum Delivery {
+    Event(Arc<Event>),
+    Fatal(u16, String),
+}
+
+/// The running socket threads of one conversation.
+pub struct EventSocket {
+    stop: Arc<AtomicBool>,
+    stream: Arc<Mutex<Option<TcpStream>>>,
+    reader: Option<JoinHandle<()>>,
+    dispatcher: Option<JoinHandle<()>>,
+}
+
+impl EventSocket {
+    /// Starts the threads; events (from `initial` first) go into `shared` and
+    /// to `callbacks`. Returns once the first connection is up (or failed).
+    pub fn start(
+        http: HttpClient,
+        conversation_id: String,
+        shared: Arc<Shared>,
+        callbacks: Vec<EventCallback>,
+        initial: Vec<Event>,
+    ) -> Result<EventSocket> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for e in initial {
+            let _ = tx.send(Delivery::Event(Arc::new(e)));
+        }
+        let dispatcher = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("events-dispatch".into())
+                .spawn(move || dispatch(rx, &shared, callbacks))
+                .map_err(|e| Error::io("spawning the event dispatcher", e))?
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let stream = Arc::new(Mutex::new(None));
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let reader = {
+            let (stop, stream) = (Arc::clone(&stop), Arc::clone(&stream));
+            std::thread::Builder::new()
+                .name("events-socket".into())
+                .spawn(move || read_forever(&http, &conversation_id, &tx, &stop, &stream, ready_tx))
+                .map_err(|e| Error::io("spawning the event socket reader", e))?
+        };
+        let socket = EventSocket {
+            stop,
+            stream,
+            reader: Some(reader),
+            dispatcher: Some(dispatcher),
+        };
+        match ready_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(())) => Ok(socket),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Timeout(
+                "the event socket did not connect within 30 s".into(),
+            )),
+        }
+    }
+
+    /// Cuts the current connection (tests; the reader reconnects).
+    pub fn drop_connection(&self) {
+        if let Some(s) = self
+            .stream
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().and_then(|t| t.try_clone().ok()))
+        {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Stops both threads; callbacks still get what was already received.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.drop_connection();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        if let Some(d) = self.dispatcher.take() {
+            let _ = d.join();
+        }
+    }
+}
+
+impl Drop for EventSocket {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn dispatch(rx: Receiver<Delivery>, shared: &Shared, mut callbacks: Vec<EventCallback>) {
+    for d in rx {
+        match d {
+            Delivery::Event(e) => {
+                let fresh = shared.with(|c| c.add(&e));
+                shared.changed.notify_all();
+                if fresh {
+                    for cb in callbacks.iter_mut() {
+                        cb(&e);
+                    }
+                }
+            }
+            Delivery::Fatal(code, reason) => {
+                shared.with(|c| c.fatal = Some((code, reason)));
+                shared.changed.notify_all();
+            }
+        }
+    }
+}
+
+/// Connects, reads, reconnects, until stopped or a fatal close.
+fn read_forever(
+    http: &HttpClient,
+    id: &str,
+    tx: &Sender<Delivery>,
+    stop: &AtomicBool,
+    stream: &Mutex<Option<TcpStream>>,
+    ready: Sender<Result<()>>,
+) {
+    let mut backoff = BACKOFF_START;
+    let mut ready = Some(ready);
+    while !stop.load(Ordering::SeqCst) {
+        match session(http, id, tx, stop, stream, &mut ready) {
+            Ok(()) => backoff = BACKOFF_START,
+            Err(Error::Closed { code, reason }) if code == 4001 || code == 4004 => {
+                log::warn!("event socket of {id} closed for good ({code} {reason})");
+                let _ = tx.send(Delivery::Fatal(code, reason.clone()));
+                if let Some(r) = ready.take() {
+                    let _ = r.send(Err(Error::Closed { code, reason }));
+                }
+                return;
+            }
+            Err(e) => log::debug!("event socket of {id}: {e}; reconnecting in {backoff:?}"),
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// One connection: handshake, auth, first frame, catch-up, live frames.
+fn session(
+    http: &HttpClient,
+    id: &str,
+    tx: &Sender<Delivery>,
+    stop: &AtomicBool,
+    stream: &Mutex<Option<TcpStream>>,
+    ready: &mut Option<Sender<Result<()>>>,
+) -> Result<()> {
+    let base = http.base_url();
+    let hostport = base.strip_prefix("http://").ok_or_else(|| {
+        Error::InvalidInput(format!("event sockets need an http:// URL, got {base}"))
+    })?;
+    let addr = hostport
+        .to_socket_addrs()
+        .map_err(|e| Error::io(format!("resolving {hostport}"), e))?
+        .next()
+        .ok_or_else(|| Error::InvalidInput(format!("cannot resolve {hostport}")))?;
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| Error::io(format!("connecting to {hostport}"), e))?;
+    let _ = tcp.set_nodelay(true);
+    if let Ok(mut s) = stream.lock() {
+        *s = tcp.try_clone().ok();
+    }
+    let url = format!("ws://{hostport}/sockets/events/{id}");
+    let (mut ws, _) = tungstenite::client(url.as_str(), tcp)
+        .map_err(|e| Error::WebSocket(format!("handshake: {e}")))?;
+    if let Some(key) = http.session_key() {
+        let auth = serde_json::json!({"type": "auth", "session_api_key": key}).to_string();
+        ws.send(tungstenite::Message::text(auth))
+            .map_err(|e| Error::WebSocket(e.to_string()))?;
+    }
+    let mut synced = false;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            let _ = ws.close(None);
+            return Ok(());
+        }
+        let msg = match ws.read() {
+            Ok(m) => m,
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => return Err(Error::WebSocket(e.to_string())),
+        };
+        match msg {
+            tungstenite::Message::Text(text) => {
+                let event: Event = match serde_json::from_str(text.as_str()) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        log::warn!("skipping an unreadable event frame: {e}");
+                        continue;
+                    }
+                };
+                let _ = tx.send(Delivery::Event(Arc::new(event)));
+                if !synced {
+                    // The first frame says we are subscribed: catch up on the
+                    // stored events, then take live frames.
+                    for e in fetch_all_events(http, id)? {
+                        let _ = tx.send(Delivery::Event(Arc::new(e)));
+                    }
+                    synced = true;
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(Ok(()));
+                    }
+                }
+            }
+            tungstenite::Message::Close(frame) => {
+                let (code, reason) = frame
+                    .map(|f| (u16::from(f.code), f.reason.to_string()))
+                    .unwrap_or((1005, String::new()));
+                return Err(Error::Closed { code, reason });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Every stored event of a conversation, following pages.
+pub fn fetch_all_events(http: &HttpClient, id: &str) -> Result<Vec<Event>> {
+    let mut out = Vec::new();
+    let mut page_id: Option<String> = None;
+    let path = format!("/api/conversations/{id}/events/search");
+    loop {
+        let mut query = vec![("limit", "100")];
+        if let Some(p) = page_id.as_deref() {
+            query.push(("page_id", p));
+        }
+        let page: Page<Event> = http.json("GET", &path, &query, None::<&()>)?;
+        out.extend(page.items);
+        match page.next_page_id {
+            Some(next) if Some(&next) != page_id.as_ref() => page_id = Some(next),
+            _ => return Ok(out),
+        }
+    }
+}
