@@ -38,9 +38,10 @@ pub struct Cache {
     ids: HashSet<String>,
     /// The conversation state: `full_state` merged, single keys overwritten.
     pub state: Map<String, Value>,
-    /// Bumped on every `full_state`; `run()` waits for one after its POST.
+    /// Bumped on every `full_state` frame as it arrives (before callbacks
+    /// get it); `run()` waits for one after its POST.
     pub full_states: u64,
-    /// The status of the latest `full_state`.
+    /// The status of the latest `full_state` frame.
     pub last_full_status: Option<String>,
     /// Set when the socket gave up for good.
     pub fatal: Option<(u16, String)>,
@@ -60,12 +61,6 @@ impl Cache {
                         self.state.insert(k.clone(), v.clone());
                     }
                 }
-                self.full_states += 1;
-                self.last_full_status = u
-                    .value
-                    .get("execution_status")
-                    .and_then(Value::as_str)
-                    .map(String::from);
             } else {
                 self.state.insert(u.key.clone(), u.value.clone());
             }
@@ -90,6 +85,23 @@ impl Shared {
             cache: Mutex::new(Cache::default()),
             changed: std::sync::Condvar::new(),
         })
+    }
+
+    /// Notes a frame as it arrives, before callbacks see it: `run()` waits on
+    /// this, so a slow callback never delays it.
+    fn note_frame(&self, event: &Event) {
+        if let Some(u) = event.as_state_update().filter(|u| u.is_full_state()) {
+            let status = u
+                .value
+                .get("execution_status")
+                .and_then(Value::as_str)
+                .map(String::from);
+            self.with(|c| {
+                c.full_states += 1;
+                c.last_full_status = status;
+            });
+            self.changed.notify_all();
+        }
     }
 
     /// Runs `f` on the cache.
@@ -138,10 +150,21 @@ impl EventSocket {
         let stream = Arc::new(Mutex::new(None));
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let reader = {
-            let (stop, stream) = (Arc::clone(&stop), Arc::clone(&stream));
+            let (stop, stream, shared) =
+                (Arc::clone(&stop), Arc::clone(&stream), Arc::clone(&shared));
             std::thread::Builder::new()
                 .name("events-socket".into())
-                .spawn(move || read_forever(&http, &conversation_id, &tx, &stop, &stream, ready_tx))
+                .spawn(move || {
+                    read_forever(
+                        &http,
+                        &conversation_id,
+                        &shared,
+                        &tx,
+                        &stop,
+                        &stream,
+                        ready_tx,
+                    )
+                })
                 .map_err(|e| Error::io("spawning the event socket reader", e))?
         };
         let socket = EventSocket {
@@ -214,6 +237,7 @@ fn dispatch(rx: Receiver<Delivery>, shared: &Shared, mut callbacks: Vec<EventCal
 fn read_forever(
     http: &HttpClient,
     id: &str,
+    shared: &Shared,
     tx: &Sender<Delivery>,
     stop: &AtomicBool,
     stream: &Mutex<Option<TcpStream>>,
@@ -222,8 +246,23 @@ fn read_forever(
     let mut backoff = BACKOFF_START;
     let mut ready = Some(ready);
     while !stop.load(Ordering::SeqCst) {
-        match session(http, id, tx, stop, stream, &mut ready) {
-            Ok(()) => backoff = BACKOFF_START,
+        let mut connected = false;
+        let outcome = session(
+            http,
+            id,
+            shared,
+            tx,
+            stop,
+            stream,
+            &mut ready,
+            &mut connected,
+        );
+        if connected {
+            // A connection that worked resets the backoff.
+            backoff = BACKOFF_START;
+        }
+        match outcome {
+            Ok(()) => {}
             Err(Error::Closed { code, reason }) if code == 4001 || code == 4004 => {
                 log::warn!("event socket of {id} closed for good ({code} {reason})");
                 let _ = tx.send(Delivery::Fatal(code, reason.clone()));
@@ -243,13 +282,16 @@ fn read_forever(
 }
 
 /// One connection: handshake, auth, first frame, catch-up, live frames.
+#[allow(clippy::too_many_arguments)]
 fn session(
     http: &HttpClient,
     id: &str,
+    shared: &Shared,
     tx: &Sender<Delivery>,
     stop: &AtomicBool,
     stream: &Mutex<Option<TcpStream>>,
     ready: &mut Option<Sender<Result<()>>>,
+    connected: &mut bool,
 ) -> Result<()> {
     let base = http.base_url();
     let hostport = base.strip_prefix("http://").ok_or_else(|| {
@@ -301,8 +343,11 @@ fn session(
                         continue;
                     }
                 };
-                let _ = tx.send(Delivery::Event(Arc::new(event)));
+                let event = Arc::new(event);
+                shared.note_frame(&event);
+                let _ = tx.send(Delivery::Event(event));
                 if !synced {
+                    *connected = true;
                     // The first frame says we are subscribed: catch up on the
                     // stored events, then take live frames.
                     for e in fetch_all_events(http, id)? {

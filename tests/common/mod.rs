@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_llm;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
