@@ -37,11 +37,11 @@ fn persisted_only(ids: &[(String, bool)]) -> Vec<String> {
         .collect()
 }
 
+/// (id, is_full_state) of every event a callback saw.
+type Seen = Arc<Mutex<Vec<(String, bool)>>>;
+
 /// Records (id, is_full_state) of every callback.
-fn recorder() -> (
-    Arc<Mutex<Vec<(String, bool)>>>,
-    impl FnMut(&Event) + Send + 'static,
-) {
+fn recorder() -> (Seen, impl FnMut(&Event) + Send + 'static) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     (seen, move |e: &Event| {
