@@ -33,6 +33,10 @@ use crate::util::process::ProcessGroups;
 use crate::wire::{ConversationInfo, Event, ExecutionStatus, Message, StartConversationRequest};
 use crate::{Error, Result};
 
+/// The earliest the end-of-run `full_state` goes out after the run was
+/// triggered (see [`ConversationService::start_run`]).
+pub const END_SNAPSHOT_NOT_BEFORE: Duration = Duration::from_millis(150);
+
 /// What `meta.json` holds besides the state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Meta {
@@ -377,14 +381,20 @@ impl ConversationService {
         }
         let active = Arc::clone(&entry.run_active);
         let hex = normalize_uuid(&entry.id).unwrap_or_default();
+        let triggered = Instant::now();
         let handle = std::thread::Builder::new()
             .name(format!("run-{}", &hex[..8.min(hex.len())]))
             .spawn(move || {
                 if let Err(e) = conv.run() {
                     log::warn!("run of conversation {} ended with: {e}", conv.id());
                 }
+                // The end-of-run snapshot clients wait for. The reference
+                // client only listens for it once the answer to its POST /run
+                // has arrived; a run faster than that round trip would end
+                // unnoticed, so the snapshot is never sent sooner.
+                let wait = END_SNAPSHOT_NOT_BEFORE.saturating_sub(triggered.elapsed());
+                std::thread::sleep(wait);
                 active.store(false, Ordering::SeqCst);
-                // The end-of-run snapshot clients wait for.
                 conv.publish_transient(conv.full_state_event());
             });
         match handle {

@@ -59,19 +59,38 @@ else
   echo "interop: $shared/conformance/seed_flow.py not found"; status=1
 fi
 
-echo "== RemoteWorkspace (Rust) -> reference server"
+echo "== Rust clients -> reference server"
+cargo build --release --quiet --example local_server
 ref_dir=$(mktemp -d)
-port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+llm_port=$(free_port)
+"$venv/bin/python" tests/interop/fake_llm.py --port "$llm_port" >/dev/null 2>&1 &
+llm_pid=$!
 (cd "$ref_dir" && exec "$venv/bin/python" -m openhands.agent_server --host 127.0.0.1 --port "$port" >"$ref_dir/server.log" 2>&1) &
 ref_pid=$!
-cleanup() { kill "$ref_pid" 2>/dev/null || true; wait "$ref_pid" 2>/dev/null || true; rm -rf "$ref_dir"; }
+cleanup() {
+  kill "$ref_pid" "$llm_pid" 2>/dev/null || true
+  wait "$ref_pid" "$llm_pid" 2>/dev/null || true
+  rm -rf "$ref_dir"
+}
 trap cleanup EXIT
 for _ in $(seq 1 300); do
   curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
   sleep 0.1
 done
+echo "-- RemoteWorkspace"
 OHS_REFERENCE_URL="http://127.0.0.1:$port" OHS_REFERENCE_CWD="$ref_dir" \
   cargo test --release --quiet --test reference_server -- --ignored || status=1
+echo "-- examples/local_server.rs"
+if AGENT_SERVER_URL="http://127.0.0.1:$port" LLM_API_KEY=interop-key LLM_MODEL=openai/interop-model \
+   LLM_BASE_URL="http://127.0.0.1:$llm_port/v1" target/release/examples/local_server >"$ref_dir/example.log" 2>&1 \
+   && grep -q '^Done\.$' "$ref_dir/example.log" && grep -q '^EXAMPLE_COST: ' "$ref_dir/example.log"; then
+  echo "PASS local_server example against the reference server"
+  grep -E '^(Execution status|Number of events|EXAMPLE_COST)' "$ref_dir/example.log"
+else
+  echo "FAIL local_server example against the reference server"; tail -30 "$ref_dir/example.log"; status=1
+fi
 
 if [ "$status" -ne 0 ]; then echo "interop: FAILED"; else echo "interop: all passed"; fi
 exit "$status"
