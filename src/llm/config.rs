@@ -183,10 +183,10 @@ mod tests {
 
     #[test]
     fn reads_the_reference_spec_and_masks_the_key() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/agent_spec.json"
-        ));
+        let shared = std::env::var_os("OPENHANDS_SHARED")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+        let text = std::fs::read_to_string(shared.join("reference/agent_spec.json"));
         let text = text.expect("../shared/reference/agent_spec.json is readable");
         let spec: Value = serde_json::from_str(&text).unwrap();
         let mut llm = spec["llm"].clone();
