@@ -2,7 +2,7 @@
 //! stream its output as ordered `BashOutput` chunks, stop it, search the
 //! results.
 //!
-//! Each command runs as `bash -c CMD` in its own process group with stdin
+//! Each command runs as `/bin/sh -c CMD` (as in the reference) in its own process group with stdin
 //! closed. A runner thread per command collects output from two pipe-reader
 //! threads and a waiter thread, and stores chunks as they come:
 //! - output pending for [`FLUSH_AFTER`] while the command still runs is

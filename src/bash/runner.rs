@@ -49,7 +49,8 @@ pub(super) fn spawn(
     service: Arc<BashService>,
     done: Sender<()>,
 ) -> Result<Handle> {
-    let mut cmd = Command::new("bash");
+    // `sh -c`, as the reference's create_subprocess_shell.
+    let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(&command.command)
         .stdin(Stdio::null())

@@ -35,7 +35,27 @@ pub struct BashSearch {
 /// All bash events, in timestamp order.
 pub struct BashStore {
     dir: PathBuf,
-    events: RwLock<BTreeMap<String, Arc<BashEvent>>>,
+    events: RwLock<Index>,
+}
+
+/// Events by file name (timestamp order), plus the names of each command's
+/// outputs, so polling one command's output does not scan every event.
+#[derive(Default)]
+struct Index {
+    by_name: BTreeMap<String, Arc<BashEvent>>,
+    by_command: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl Index {
+    fn insert(&mut self, name: String, event: Arc<BashEvent>) {
+        if let BashEvent::Output(o) = event.as_ref() {
+            self.by_command
+                .entry(o.command_id.clone())
+                .or_default()
+                .push(name.clone());
+        }
+        self.by_name.insert(name, event);
+    }
 }
 
 /// The file name (and index key) of an event.
@@ -54,7 +74,7 @@ impl BashStore {
     /// Opens the store at `dir`, loading the events stored there. Unreadable
     /// files are skipped with a warning.
     pub fn open(dir: &Path) -> Self {
-        let mut events = BTreeMap::new();
+        let mut events = Index::default();
         if let Ok(entries) = fs::read_dir(dir) {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
@@ -65,9 +85,7 @@ impl BashStore {
                     .ok()
                     .and_then(|b| serde_json::from_slice::<BashEvent>(&b).ok())
                 {
-                    Some(ev) => {
-                        events.insert(name, Arc::new(ev));
-                    }
+                    Some(ev) => events.insert(name, Arc::new(ev)),
                     None => log::warn!("skipping unreadable bash event file {name}"),
                 }
             }
@@ -82,14 +100,14 @@ impl BashStore {
     pub fn append(&self, event: BashEvent) -> Arc<BashEvent> {
         let name = event_name(&event);
         if let Err(e) = fs::create_dir_all(&self.dir).and_then(|_| {
-            let data = serde_json::to_vec_pretty(&event).map_err(std::io::Error::other)?;
+            let data = serde_json::to_vec(&event).map_err(std::io::Error::other)?;
             crate::util::fs::write_atomic(&self.dir.join(&name), &data, false)
         }) {
             log::warn!("could not persist bash event {name}: {e}");
         }
         let event = Arc::new(event);
-        if let Ok(mut map) = self.events.write() {
-            map.insert(name, Arc::clone(&event));
+        if let Ok(mut index) = self.events.write() {
+            index.insert(name, Arc::clone(&event));
         }
         event
     }
@@ -97,8 +115,10 @@ impl BashStore {
     /// The event with this id (32 hex), if any.
     pub fn get(&self, id: &str) -> Option<Arc<BashEvent>> {
         let suffix = format!("_{id}");
-        let map = self.events.read().ok()?;
-        map.iter()
+        let index = self.events.read().ok()?;
+        index
+            .by_name
+            .iter()
             .rev()
             .find(|(name, _)| name.ends_with(&suffix))
             .map(|(_, e)| Arc::clone(e))
@@ -106,57 +126,73 @@ impl BashStore {
 
     /// One page of events matching `q`, and the name of the next match.
     pub fn search(&self, q: &BashSearch) -> (Vec<Arc<BashEvent>>, Option<String>) {
-        let Ok(map) = self.events.read() else {
+        let Ok(index) = self.events.read() else {
             return (Vec::new(), None);
         };
-        let matches = |name: &str, ev: &BashEvent| -> bool {
-            if let Some(gte) = &q.timestamp_gte {
-                if name < gte.as_str() {
-                    return false;
-                }
+        // One command's output: walk its own (small, ordered) list.
+        if let (Some(cmd), None | Some("BashOutput")) = (&q.command_id, q.kind.as_deref()) {
+            let names = index.by_command.get(cmd).cloned().unwrap_or_default();
+            let subset: BTreeMap<String, Arc<BashEvent>> = names
+                .into_iter()
+                .filter_map(|n| index.by_name.get(&n).map(|e| (n, Arc::clone(e))))
+                .collect();
+            return page(&subset, q);
+        }
+        page(&index.by_name, q)
+    }
+}
+
+/// One page of `map` (timestamp-ordered) matching `q`.
+fn page(
+    map: &BTreeMap<String, Arc<BashEvent>>,
+    q: &BashSearch,
+) -> (Vec<Arc<BashEvent>>, Option<String>) {
+    let matches = |name: &str, ev: &BashEvent| -> bool {
+        if let Some(gte) = &q.timestamp_gte {
+            if name < gte.as_str() {
+                return false;
             }
-            if let Some(lt) = &q.timestamp_lt {
-                if name >= lt.as_str() {
-                    return false;
-                }
+        }
+        if let Some(lt) = &q.timestamp_lt {
+            if name >= lt.as_str() {
+                return false;
             }
-            if let Some(kind) = &q.kind {
-                if ev.kind() != kind {
-                    return false;
-                }
+        }
+        if let Some(kind) = &q.kind {
+            if ev.kind() != kind {
+                return false;
             }
-            match ev {
-                BashEvent::Output(o) => {
-                    q.command_id.as_ref().is_none_or(|c| &o.command_id == c)
-                        && q.order_gt.is_none_or(|g| o.order > g)
-                }
-                _ => q.command_id.is_none(),
+        }
+        match ev {
+            BashEvent::Output(o) => {
+                q.command_id.as_ref().is_none_or(|c| &o.command_id == c)
+                    && q.order_gt.is_none_or(|g| o.order > g)
             }
-        };
-        let iter: Box<dyn Iterator<Item = (&String, &Arc<BashEvent>)>> = if q.descending {
-            Box::new(map.iter().rev())
-        } else {
-            Box::new(map.iter())
-        };
-        let mut started =
-            q.page_id.is_none() || !map.contains_key(q.page_id.as_deref().unwrap_or(""));
-        let mut items = Vec::new();
-        for (name, ev) in iter {
-            if !started {
-                if Some(name.as_str()) == q.page_id.as_deref() {
-                    started = true;
-                } else {
-                    continue;
-                }
-            }
-            if !matches(name, ev) {
+            _ => q.command_id.is_none(),
+        }
+    };
+    let iter: Box<dyn Iterator<Item = (&String, &Arc<BashEvent>)>> = if q.descending {
+        Box::new(map.iter().rev())
+    } else {
+        Box::new(map.iter())
+    };
+    let mut started = q.page_id.is_none() || !map.contains_key(q.page_id.as_deref().unwrap_or(""));
+    let mut items = Vec::new();
+    for (name, ev) in iter {
+        if !started {
+            if Some(name.as_str()) == q.page_id.as_deref() {
+                started = true;
+            } else {
                 continue;
             }
-            if items.len() >= q.limit {
-                return (items, Some(name.clone()));
-            }
-            items.push(Arc::clone(ev));
         }
-        (items, None)
+        if !matches(name, ev) {
+            continue;
+        }
+        if items.len() >= q.limit {
+            return (items, Some(name.clone()));
+        }
+        items.push(Arc::clone(ev));
     }
+    (items, None)
 }
