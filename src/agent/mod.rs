@@ -59,7 +59,7 @@ impl From<crate::Error> for StepError {
 pub struct Agent {
     llm: Llm,
     toolbox: Toolbox,
-    specs: Vec<ToolSpec>,
+    specs: Arc<Vec<ToolSpec>>,
 }
 
 fn agent_outcome() -> ErrorClassification {
@@ -88,10 +88,16 @@ impl Agent {
 
     /// The `SystemPromptEvent` that opens a conversation.
     pub fn system_prompt_event(&self, working_dir: &Path) -> Event {
+        Self::system_prompt_for(working_dir)
+    }
+
+    /// The `SystemPromptEvent` for an agent with the default tools working in
+    /// `working_dir`.
+    pub fn system_prompt_for(working_dir: &Path) -> Event {
         Event::SystemPrompt(SystemPromptEvent {
             meta: EventMeta::new(Source::Agent),
             system_prompt: TextContent::new(prompt::system_prompt(working_dir)),
-            tools: self.specs.iter().map(definition_json).collect(),
+            tools: default_specs().iter().map(definition_json).collect(),
             dynamic_context: None,
             extra: Map::new(),
         })
@@ -106,7 +112,7 @@ impl Agent {
         }
         let request = CompletionRequest {
             messages: messages::to_messages(&events),
-            tools: self.specs.clone(),
+            tools: self.specs.as_ref().clone(),
         };
         let completion = self.llm.complete(&request).map_err(StepError::Llm)?;
         host.record_metrics(&self.llm.config().usage_id, self.llm.metrics())?;

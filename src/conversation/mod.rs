@@ -55,7 +55,6 @@ struct Subscriber {
 /// The parts of an agent readable while it runs a step.
 struct AgentInfo {
     llm: crate::llm::Llm,
-    system_prompt: Event,
 }
 
 struct Inner {
@@ -311,11 +310,8 @@ impl Conversation {
 
     /// Installs the agent (LLM and tools) that runs this conversation.
     pub fn set_agent(&self, agent: Agent) {
-        let working_dir =
-            crate::tool::terminal::absolute_dir(Path::new(&self.state().working_dir()));
         *lock(&self.agent_info) = Some(AgentInfo {
             llm: agent.llm().clone(),
-            system_prompt: agent.system_prompt_event(&working_dir),
         });
         if let Some(mut old) = lock(&self.agent).replace(agent) {
             old.close();
@@ -367,10 +363,12 @@ impl Conversation {
         if has {
             return Ok(());
         }
-        let event = match lock(&self.agent_info).as_ref() {
-            Some(info) => info.system_prompt.clone(),
-            None => return Ok(()),
-        };
+        if !self.has_agent() {
+            return Ok(());
+        }
+        let working_dir =
+            crate::tool::terminal::absolute_dir(Path::new(&self.state().working_dir()));
+        let event = Agent::system_prompt_for(&working_dir);
         self.emit(event).map(|_| ())
     }
 

@@ -173,7 +173,7 @@ pub fn parse_action(name: &str, mut args: Map<String, Value>) -> Result<Action, 
         "finish" => "FinishAction",
         "think" => "ThinkAction",
         other => {
-            let names: Vec<String> = default_specs().into_iter().map(|s| s.name).collect();
+            let names: Vec<String> = default_specs().iter().map(|s| s.name.clone()).collect();
             return Err(format!("Tool '{other}' not found. Available: {names:?}"));
         }
     };

@@ -71,8 +71,13 @@ fn spec(
     }
 }
 
-/// The five default tools, in the reference's order.
-pub fn default_specs() -> Vec<ToolSpec> {
+/// The five default tools, in the reference's order (built once, shared).
+pub fn default_specs() -> std::sync::Arc<Vec<ToolSpec>> {
+    static SPECS: std::sync::OnceLock<std::sync::Arc<Vec<ToolSpec>>> = std::sync::OnceLock::new();
+    std::sync::Arc::clone(SPECS.get_or_init(|| std::sync::Arc::new(build_specs())))
+}
+
+fn build_specs() -> Vec<ToolSpec> {
     vec![
         spec(
             "terminal",
