@@ -302,10 +302,23 @@ fn fanout(port: u16, llm_url: &str, subscribers: usize, messages: usize) -> f64 
             }
         }));
     }
+    // Four producers, so the producer is not what limits the measurement.
     let started = Instant::now();
     let path = format!("/api/conversations/{id}/events");
-    for i in 0..messages {
-        http.request("POST", &path, Some(&msg(&format!("m{i}"))));
+    let producers: Vec<_> = (0..4)
+        .map(|p| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut h = Http::connect(port);
+                for i in (p..messages).step_by(4) {
+                    let body = json!({"role": "user", "content": [{"type": "text", "text": format!("m{i}")}], "run": false});
+                    h.request("POST", &path, Some(&body));
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        let _ = p.join();
     }
     for r in readers {
         let _ = r.join();

@@ -194,9 +194,9 @@ impl LocalConversation {
             let thread = std::thread::Builder::new()
                 .name("conversation-callbacks".into())
                 .spawn(move || {
-                    for event in rx {
+                    for published in rx {
                         for cb in callbacks.iter_mut() {
-                            cb(&event);
+                            cb(&published.event);
                         }
                     }
                 })

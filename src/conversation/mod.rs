@@ -33,6 +33,36 @@ use crate::wire::{
 use crate::{Error, Result};
 use store::EventLog;
 
+/// An event as handed to subscribers: serialised at most once, however many
+/// sockets send it.
+pub struct Published {
+    /// The event.
+    pub event: Arc<Event>,
+    json: std::sync::OnceLock<Vec<u8>>,
+}
+
+impl Published {
+    fn new(event: Arc<Event>) -> Arc<Self> {
+        Arc::new(Published {
+            event,
+            json: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The event's JSON (null fields omitted), computed on first use.
+    pub fn json(&self) -> &[u8] {
+        self.json
+            .get_or_init(|| serde_json::to_vec(self.event.as_ref()).unwrap_or_default())
+    }
+}
+
+impl std::ops::Deref for Published {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
+
 /// A new subscription: its id (for [`Conversation::unsubscribe`]), the
 /// `full_state` to send first, stored events to replay, and the live queue.
 pub struct Subscription {
@@ -43,13 +73,13 @@ pub struct Subscription {
     /// Stored events selected for replay, oldest first.
     pub replay: Vec<Arc<Event>>,
     /// Events from now on.
-    pub events: Receiver<Arc<Event>>,
+    pub events: Receiver<Arc<Published>>,
 }
 
 /// Where a subscriber's events go; a full queue drops the subscriber.
 struct Subscriber {
     id: u64,
-    tx: Sender<Arc<Event>>,
+    tx: Sender<Arc<Published>>,
 }
 
 /// The parts of an agent readable while it runs a step.
@@ -186,7 +216,7 @@ impl Conversation {
     /// Subscribes to events from now on; the queue holds `capacity` events
     /// (`None`: unbounded). A subscriber whose queue is full is dropped: its
     /// receiver disconnects, and it must resynchronise from the log.
-    pub fn subscribe(&self, capacity: Option<usize>) -> (u64, Receiver<Arc<Event>>) {
+    pub fn subscribe(&self, capacity: Option<usize>) -> (u64, Receiver<Arc<Published>>) {
         let (tx, rx) = match capacity {
             Some(c) => crossbeam_channel::bounded(c),
             None => crossbeam_channel::unbounded(),
@@ -241,9 +271,13 @@ impl Conversation {
     }
 
     fn notify(inner: &mut Inner, event: &Arc<Event>) {
+        if inner.subscribers.is_empty() {
+            return;
+        }
+        let event = Published::new(Arc::clone(event));
         inner
             .subscribers
-            .retain(|s| match s.tx.try_send(Arc::clone(event)) {
+            .retain(|s| match s.tx.try_send(Arc::clone(&event)) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
                     log::warn!("dropping subscriber {}: its queue is full", s.id);

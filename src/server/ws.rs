@@ -34,6 +34,7 @@ use tungstenite::Message as WsMessage;
 use super::http::split_target;
 use super::listener::RequestHead;
 use super::App;
+use crate::conversation::Published;
 use crate::wire::{Event, EventMeta, Message, Role as MsgRole, ServerErrorEvent, Source};
 
 /// Events a socket may fall behind by before it is dropped.
@@ -333,7 +334,7 @@ impl Writer {
 
 fn write_loop(
     w: &mut Writer,
-    events: &Receiver<Arc<Event>>,
+    events: &Receiver<Arc<Published>>,
     ctl: &Receiver<Control>,
     last_seen: &AtomicU64,
     started: Instant,
@@ -342,7 +343,7 @@ fn write_loop(
     while w.ok {
         select! {
             recv(events) -> e => match e {
-                Ok(e) => w.event(&e),
+                Ok(e) => w.raw(&text_frame(e.json().to_vec())),
                 Err(_) => {
                     // Dropped for falling behind, or the conversation is gone.
                     w.raw(&close_frame(1013, "Event queue overflow; reconnect and resync"));
