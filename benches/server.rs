@@ -51,7 +51,15 @@ impl Http {
             .write_all(req.as_bytes())
             .expect("write");
         let mut line = String::new();
-        self.stream.read_line(&mut line).expect("status line");
+        if self.stream.read_line(&mut line).unwrap_or(0) == 0 {
+            // The server closed an idle keep-alive connection: reconnect once.
+            *self = Http::connect(self.port);
+            self.stream
+                .get_mut()
+                .write_all(req.as_bytes())
+                .expect("write");
+            self.stream.read_line(&mut line).expect("status line");
+        }
         let status = line
             .split(' ')
             .nth(1)
@@ -252,78 +260,74 @@ fn agent(llm_url: &str) -> Value {
            "include_default_tools": ["FinishTool", "ThinkTool"]})
 }
 
-fn create(http: &mut Http, llm_url: &str) -> String {
+fn try_create(http: &mut Http, llm_url: &str) -> Result<String, String> {
     let body = json!({"agent": agent(llm_url), "workspace": {"working_dir": "workspace/project", "kind": "LocalWorkspace"}});
-    let v = http.json("POST", "/api/conversations", Some(&body));
-    v["id"].as_str().expect("conversation id").to_string()
+    let (status, answer) = http.request("POST", "/api/conversations", Some(&body));
+    let v: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+    v["id"].as_str().map(String::from).ok_or_else(|| {
+        format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&answer)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        )
+    })
 }
 
-/// Events/s delivered to `subscribers` sockets while `messages` user messages
-/// (two events each) are posted.
-fn fanout(port: u16, llm_url: &str, subscribers: usize, messages: usize) -> f64 {
+fn create(http: &mut Http, llm_url: &str) -> String {
+    try_create(http, llm_url).expect("conversation created")
+}
+
+/// A conversation holding `messages` user messages (two stored events each).
+fn conversation_with_events(port: u16, llm_url: &str, messages: usize) -> String {
     let mut http = Http::connect(port);
     let id = create(&mut http, llm_url);
-    let msg =
-        |t: &str| json!({"role": "user", "content": [{"type": "text", "text": t}], "run": false});
-    http.request(
-        "POST",
-        &format!("/api/conversations/{id}/events"),
-        Some(&msg("warm up")),
-    );
+    let path = format!("/api/conversations/{id}/events");
+    for i in 0..messages {
+        let body = json!({"role": "user", "content": [{"type": "text", "text": format!("m{i}")}], "run": false});
+        http.request("POST", &path, Some(&body));
+    }
     std::thread::sleep(Duration::from_millis(500));
+    id
+}
+
+/// Events/s delivered (summed over sockets) when `subscribers` sockets
+/// replay a stored conversation (`resend_mode=all`) at once: the socket
+/// fan-out path, without the cost of producing and storing each event.
+fn fanout(port: u16, id: &str, subscribers: usize) -> f64 {
     let received = Arc::new(AtomicU64::new(0));
-    let expected = (messages * 2) as u64;
-    let mut readers = Vec::new();
+    let mut sockets = Vec::new();
     for _ in 0..subscribers {
         let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(30))).ok();
-        let (mut ws, _) = tungstenite::client(
-            format!("ws://127.0.0.1:{port}/sockets/events/{id}").as_str(),
-            tcp,
-        )
-        .unwrap();
-        let _ = ws.read(); // full_state
-        let received = Arc::clone(&received);
-        readers.push(std::thread::spawn(move || {
-            let mut n = 0;
-            while n < expected {
-                match ws.read() {
-                    Ok(tungstenite::Message::Text(t)) => {
-                        if !t.as_str().contains("\"key\":\"stats\"")
-                            && !t.as_str().contains("\"key\": \"stats\"")
-                        {
-                            n += 1;
-                            received.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-        }));
+        tcp.set_read_timeout(Some(Duration::from_millis(1500))).ok();
+        let url = format!("ws://127.0.0.1:{port}/sockets/events/{id}?resend_mode=all");
+        sockets.push(tungstenite::client(url.as_str(), tcp).unwrap().0);
     }
-    // Four producers, so the producer is not what limits the measurement.
     let started = Instant::now();
-    let path = format!("/api/conversations/{id}/events");
-    let producers: Vec<_> = (0..4)
-        .map(|p| {
-            let path = path.clone();
+    let readers: Vec<_> = sockets
+        .into_iter()
+        .map(|mut ws| {
+            let received = Arc::clone(&received);
             std::thread::spawn(move || {
-                let mut h = Http::connect(port);
-                for i in (p..messages).step_by(4) {
-                    let body = json!({"role": "user", "content": [{"type": "text", "text": format!("m{i}")}], "run": false});
-                    h.request("POST", &path, Some(&body));
+                let mut last = Instant::now();
+                // Read until the socket goes quiet: replay done.
+                while let Ok(m) = ws.read() {
+                    if matches!(m, tungstenite::Message::Text(_)) {
+                        received.fetch_add(1, Ordering::Relaxed);
+                        last = Instant::now();
+                    }
                 }
+                last
             })
         })
         .collect();
-    for p in producers {
-        let _ = p.join();
-    }
-    for r in readers {
-        let _ = r.join();
-    }
-    received.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    let end = readers
+        .into_iter()
+        .filter_map(|r| r.join().ok())
+        .max()
+        .unwrap_or_else(Instant::now);
+    received.load(Ordering::Relaxed) as f64 / end.duration_since(started).as_secs_f64()
 }
 
 struct Results(Vec<(&'static str, f64)>);
@@ -410,14 +414,26 @@ fn measure(t: &Target, llm_url: &str, full: bool) -> Results {
         .collect();
     r.push(("conv_run_ms", percentile(&mut runs, 0.5)));
 
-    r.push(("fanout_1_eps", fanout(server.port, llm_url, 1, 500)));
-    r.push(("fanout_16_eps", fanout(server.port, llm_url, 16, 200)));
+    let stored = conversation_with_events(server.port, llm_url, 1000);
+    r.push(("fanout_1_eps", fanout(server.port, &stored, 1)));
+    r.push(("fanout_16_eps", fanout(server.port, &stored, 16)));
 
     if full {
-        for _ in 0..(1000 - 30) {
-            create(&mut http, llm_url);
+        let mut made = 31;
+        while made < 1000 {
+            match try_create(&mut http, llm_url) {
+                Ok(_) => made += 1,
+                Err(e) => {
+                    eprintln!(
+                        "{}: conversation {made} could not be created ({e}); RSS measured there",
+                        t.name
+                    );
+                    break;
+                }
+            }
         }
         std::thread::sleep(Duration::from_millis(500));
+        r.push(("convs_created", made as f64));
         r.push(("rss_1000_conv_mb", rss_mb(pid)));
     }
     if let Some(size) = t.size_bytes {
