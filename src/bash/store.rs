@@ -1,5 +1,5 @@
 //! Where bash events live: an in-memory index for fast searches, backed by one
-//! JSON file per event in the reference's layout
+//! JSON file per event (written in place: names are unique) in the reference's layout
 //! (`<YYYYMMDDHHMMSSffffff>_<Kind>[_<command_id>]_<event_id>`), so events
 //! survive a restart and the directory reads the same as the reference's.
 
@@ -99,10 +99,21 @@ impl BashStore {
     /// Stores an event: file first, then the index.
     pub fn append(&self, event: BashEvent) -> Arc<BashEvent> {
         let name = event_name(&event);
-        if let Err(e) = fs::create_dir_all(&self.dir).and_then(|_| {
-            let data = serde_json::to_vec(&event).map_err(std::io::Error::other)?;
-            crate::util::fs::write_atomic(&self.dir.join(&name), &data, false)
-        }) {
+        // Names are unique, so a plain write is enough: a file torn by a crash
+        // is skipped at load with a warning.
+        let written = serde_json::to_vec(&event)
+            .map_err(std::io::Error::other)
+            .and_then(|data| {
+                let path = self.dir.join(&name);
+                fs::write(&path, &data).or_else(|e| {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(e);
+                    }
+                    fs::create_dir_all(&self.dir)?;
+                    fs::write(&path, &data)
+                })
+            });
+        if let Err(e) = written {
             log::warn!("could not persist bash event {name}: {e}");
         }
         let event = Arc::new(event);
