@@ -1,33 +1,42 @@
 //! One running command: spawn it, gather its output, enforce its timeout.
+//!
+//! One thread per command does everything: it polls both pipes, notices the
+//! exit, the timeout and stop requests, and stores the output chunks.
+
+#![allow(unsafe_code)]
 
 use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 
 use super::{BashService, FLUSH_AFTER, MAX_CHUNK_CHARS};
 use crate::util::process::{signal_group, terminate_group};
 use crate::wire::{BashCommand, BashOutput};
 use crate::{Error, Result};
 
+/// How often the runner looks at the clock when nothing happens.
+const TICK: Duration = Duration::from_millis(50);
+/// How long output is still read after the shell exited while a background
+/// child keeps its pipes open.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(50);
+
 /// How a caller reaches a running command.
 #[derive(Clone)]
 pub(super) struct Handle {
     pgid: i32,
-    stop_tx: Sender<Signal>,
-}
-
-enum Signal {
-    Stop,
+    stop: Arc<AtomicBool>,
 }
 
 impl Handle {
     /// Asks the runner to stop the command (SIGTERM, then SIGKILL).
     pub fn stop(&self) {
-        let _ = self.stop_tx.try_send(Signal::Stop);
+        self.stop.store(true, Ordering::SeqCst);
     }
 
     /// Kills the command's process group at once.
@@ -36,14 +45,8 @@ impl Handle {
     }
 }
 
-enum Msg {
-    Out(bool, Vec<u8>),
-    Eof,
-    Exit(i64),
-}
-
-/// Spawns `command` and a runner thread for it. `done` gets one message when
-/// the final chunk is stored.
+/// Spawns `command` and its runner thread. `done` gets one message when the
+/// final chunk is stored.
 pub(super) fn spawn(
     command: BashCommand,
     service: Arc<BashService>,
@@ -64,69 +67,62 @@ pub(super) fn spawn(
         .spawn()
         .map_err(|e| Error::io(format!("starting `{}`", command.command), e))?;
     let pgid = child.id() as i32;
-    let groups = Arc::clone(&service.groups);
-    groups.register(pgid);
-    let (tx, rx) = crossbeam_channel::unbounded();
-    for (is_err, pipe) in [
-        (
-            false,
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-        (
-            true,
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-    ] {
-        let tx = tx.clone();
-        let Some(mut pipe) = pipe else { continue };
-        spawn_named("bash-pipe", move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match pipe.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if tx.send(Msg::Out(is_err, buf[..n].to_vec())).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            let _ = tx.send(Msg::Eof);
-        })?;
+    service.groups.register(pgid);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let flag = Arc::clone(&stop);
+    let spawned = std::thread::Builder::new()
+        .name("bash-run".into())
+        .spawn(move || {
+            let groups = Arc::clone(&service.groups);
+            Collector::new(command, service, pgid).run(child, out, err, &flag);
+            groups.unregister(pgid);
+            let _ = done.send(());
+        });
+    if let Err(e) = spawned {
+        signal_group(pgid, libc::SIGKILL);
+        return Err(Error::io("spawning a thread", e));
     }
-    spawn_named("bash-wait", move || {
-        use std::os::unix::process::ExitStatusExt;
-        let code = match child.wait() {
-            Ok(status) => status
-                .code()
-                .map(i64::from)
-                .or_else(|| status.signal().map(|s| 128 + i64::from(s)))
-                .unwrap_or(-1),
-            Err(_) => -1,
-        };
-        groups.unregister(pgid);
-        let _ = tx.send(Msg::Exit(code));
-    })?;
-    let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
-    spawn_named("bash-run", move || {
-        Collector::new(command, service, pgid).run(rx, stop_rx);
-        let _ = done.send(());
-    })?;
-    Ok(Handle { pgid, stop_tx })
+    Ok(Handle { pgid, stop })
 }
 
-fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(f)
-        .map(|_| ())
-        .map_err(|e| Error::io("spawning a thread", e))
+fn exit_code(status: ExitStatus) -> i64 {
+    status
+        .code()
+        .map(i64::from)
+        .or_else(|| status.signal().map(|s| 128 + i64::from(s)))
+        .unwrap_or(-1)
+}
+
+/// Waits up to `timeout` for readability of the open pipes; returns which
+/// became readable (or hung up).
+fn poll_pipes(
+    out: Option<&ChildStdout>,
+    err: Option<&ChildStderr>,
+    timeout: Duration,
+) -> [bool; 2] {
+    let mut fds = [
+        libc::pollfd {
+            fd: out.map_or(-1, |p| p.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: err.map_or(-1, |p| p.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: `fds` is a valid array of two pollfd; negative fds are ignored.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+    if n <= 0 {
+        return [false, false];
+    }
+    let ready = |f: &libc::pollfd| {
+        f.fd >= 0 && f.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+    };
+    [ready(&fds[0]), ready(&fds[1])]
 }
 
 /// Bytes that form whole UTF-8 characters, leaving an incomplete tail behind.
@@ -209,68 +205,99 @@ impl Collector {
         }
     }
 
-    fn run(mut self, rx: Receiver<Msg>, stop_rx: Receiver<Signal>) {
-        let started = Instant::now();
-        let deadline = started + Duration::from_secs(self.command.timeout);
+    fn run(
+        mut self,
+        mut child: Child,
+        mut out: Option<ChildStdout>,
+        mut err: Option<ChildStderr>,
+        stop: &AtomicBool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(self.command.timeout);
         let mut pending_since: Option<Instant> = None;
         let mut exit: Option<i64> = None;
-        let mut open_pipes = 2;
-        let mut forced = false;
-        let mut timed_out = false;
-        // After the shell exits, wait briefly for pipes still held open by
-        // background children, then report.
         let mut drain_until: Option<Instant> = None;
+        let (mut forced, mut timed_out) = (false, false);
+        let mut buf = vec![0u8; 64 * 1024];
         loop {
-            if exit.is_some() && open_pipes == 0 {
-                break;
-            }
-            let mut wake = if exit.is_some() {
-                drain_until.unwrap_or(deadline)
-            } else {
-                deadline
-            };
+            let now = Instant::now();
+            let mut wake = now + TICK;
             if let Some(t) = pending_since {
                 wake = wake.min(t + FLUSH_AFTER);
             }
-            crossbeam_channel::select! {
-                recv(rx) -> msg => match msg {
-                    Ok(Msg::Out(is_err, bytes)) => {
-                        if is_err { self.stderr.push(&bytes) } else { self.stdout.push(&bytes) }
-                        pending_since.get_or_insert_with(Instant::now);
-                        self.flush_full_chunks();
+            if !forced {
+                wake = wake.min(deadline);
+            }
+            let pipes_open = out.is_some() || err.is_some();
+            if pipes_open {
+                let [o, e] = poll_pipes(
+                    out.as_ref(),
+                    err.as_ref(),
+                    wake.saturating_duration_since(now),
+                );
+                for (ready, is_err) in [(o, false), (e, true)] {
+                    if !ready {
+                        continue;
                     }
-                    Ok(Msg::Eof) => open_pipes -= 1,
-                    Ok(Msg::Exit(code)) => {
-                        exit = Some(if forced { -1 } else { code });
-                        drain_until = Some(Instant::now() + Duration::from_millis(50));
-                    }
-                    Err(_) => break,
-                },
-                recv(stop_rx) -> _ => {
-                    if !forced {
-                        forced = true;
-                        self.kill_group();
+                    let n = if is_err {
+                        err.as_mut().map_or(Ok(0), |p| p.read(&mut buf))
+                    } else {
+                        out.as_mut().map_or(Ok(0), |p| p.read(&mut buf))
+                    };
+                    match n {
+                        Ok(0) | Err(_) => {
+                            if is_err {
+                                err = None
+                            } else {
+                                out = None
+                            }
+                        }
+                        Ok(n) => {
+                            if is_err {
+                                self.stderr.push(&buf[..n])
+                            } else {
+                                self.stdout.push(&buf[..n])
+                            }
+                            pending_since.get_or_insert_with(Instant::now);
+                            self.flush_full_chunks();
+                        }
                     }
                 }
-                default(wake.saturating_duration_since(Instant::now())) => {
-                    let now = Instant::now();
-                    if exit.is_some() && drain_until.is_some_and(|d| now >= d) {
-                        break;
-                    }
-                    if exit.is_none() && now >= deadline && !forced {
-                        forced = true;
-                        timed_out = true;
-                        log::warn!(
-                            "command timed out after {} seconds (command_id={})",
-                            self.command.timeout, self.command.id
-                        );
-                        self.kill_group();
-                    }
-                    if pending_since.is_some_and(|t| now >= t + FLUSH_AFTER) && exit.is_none() {
-                        self.publish(None, MAX_CHUNK_CHARS);
-                        pending_since = None;
-                    }
+            }
+            if exit.is_none() {
+                let reaped = if out.is_none() && err.is_none() {
+                    // Both pipes closed: the shell is exiting; reap it.
+                    wait_briefly(&mut child, wake)
+                } else {
+                    child.try_wait().ok().flatten()
+                };
+                if let Some(status) = reaped {
+                    exit = Some(exit_code(status));
+                    drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
                 }
+            }
+            let now = Instant::now();
+            if exit.is_some()
+                && (out.is_none() && err.is_none() || drain_until.is_some_and(|d| now >= d))
+            {
+                break;
+            }
+            if !forced && stop.load(Ordering::SeqCst) {
+                forced = true;
+                self.kill_group();
+            }
+            if !forced && exit.is_none() && now >= deadline {
+                forced = true;
+                timed_out = true;
+                log::warn!(
+                    "command timed out after {} seconds (command_id={})",
+                    self.command.timeout,
+                    self.command.id
+                );
+                self.kill_group();
+            }
+            if exit.is_none() && pending_since.is_some_and(|t| now >= t + FLUSH_AFTER) {
+                self.publish(None, MAX_CHUNK_CHARS);
+                pending_since = None;
             }
         }
         self.stdout.finish();
@@ -324,5 +351,20 @@ impl Collector {
         };
         self.order += 1;
         self.service.publish(output);
+    }
+}
+
+/// Reaps the child if it exits before `until` (checking often at first).
+fn wait_briefly(child: &mut Child, until: Instant) -> Option<ExitStatus> {
+    let mut pause = Duration::from_micros(50);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(pause.min(until.saturating_duration_since(Instant::now())));
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
