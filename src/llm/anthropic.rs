@@ -8,7 +8,7 @@ use super::config::LlmConfig;
 use super::error::{LlmError, LlmErrorKind};
 use super::http::post_json;
 use super::metrics::TokenUsage;
-use super::types::{Completion, CompletionRequest};
+use super::types::{assistant_message, response_id, Completion, CompletionRequest};
 use super::Provider;
 use crate::wire::{Content, Message, MessageToolCall, Role};
 
@@ -137,20 +137,10 @@ pub fn parse_response(body: &Value, model: &str) -> Result<Completion, LlmError>
             _ => {}
         }
     }
-    let mut message = Message::text(Role::Assistant, text.clone());
-    if text.is_empty() {
-        message.content.clear();
-    }
-    if !calls.is_empty() {
-        message.tool_calls = Some(calls);
-    }
+    let message = assistant_message(&text, calls);
     let u = body.get("usage").cloned().unwrap_or(Value::Null);
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let response_id = body
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let response_id = response_id(body);
     Ok(Completion {
         message,
         usage: TokenUsage {

@@ -8,7 +8,7 @@ use super::config::LlmConfig;
 use super::error::{LlmError, LlmErrorKind};
 use super::http::post_json;
 use super::metrics::TokenUsage;
-use super::types::{Completion, CompletionRequest};
+use super::types::{assistant_message, response_id, Completion, CompletionRequest};
 use super::Provider;
 use crate::wire::{Content, Message, MessageToolCall, Role};
 
@@ -169,24 +169,14 @@ pub fn parse_response(body: &Value, model: &str) -> Result<Completion, LlmError>
             origin: "completion".into(),
         });
     }
-    let mut message = Message::text(Role::Assistant, content);
-    if content.is_empty() {
-        message.content.clear();
-    }
+    let mut message = assistant_message(content, tool_calls);
     message.reasoning_content = msg
         .get("reasoning_content")
         .and_then(Value::as_str)
         .map(String::from);
-    if !tool_calls.is_empty() {
-        message.tool_calls = Some(tool_calls);
-    }
     let u = body.get("usage").cloned().unwrap_or(Value::Null);
     let n = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
-    let response_id = body
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let response_id = response_id(body);
     Ok(Completion {
         message,
         usage: TokenUsage {

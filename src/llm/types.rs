@@ -51,3 +51,24 @@ pub struct Completion {
     /// Cost the provider reported itself (LiteLLM proxies do), in dollars.
     pub reported_cost: Option<f64>,
 }
+
+/// An assistant message from a provider's answer: its text (no part when
+/// empty) and tool calls (none when empty).
+pub fn assistant_message(text: &str, calls: Vec<crate::wire::MessageToolCall>) -> Message {
+    let mut message = Message::text(crate::wire::Role::Assistant, text);
+    if text.is_empty() {
+        message.content.clear();
+    }
+    if !calls.is_empty() {
+        message.tool_calls = Some(calls);
+    }
+    message
+}
+
+/// The `id` of a provider's answer, empty when absent.
+pub fn response_id(body: &Value) -> String {
+    body.get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}

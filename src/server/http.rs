@@ -80,6 +80,21 @@ impl ApiRequest {
         Ok(Some(n))
     }
 
+    /// `sort_order=TIMESTAMP|TIMESTAMP_DESC` (default `TIMESTAMP`): whether
+    /// newest comes first.
+    pub fn timestamp_descending(&self) -> Result<bool, ApiError> {
+        match self.query("sort_order") {
+            None | Some("TIMESTAMP") => Ok(false),
+            Some("TIMESTAMP_DESC") => Ok(true),
+            Some(other) => Err(ApiError::validation(
+                "enum",
+                &["query", "sort_order"],
+                "Input should be 'TIMESTAMP' or 'TIMESTAMP_DESC'",
+                json!(other),
+            )),
+        }
+    }
+
     /// The body parsed as JSON into `T`, with 422s shaped like FastAPI's.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         let value: Value = serde_json::from_slice(&self.body).map_err(|e| {

@@ -58,18 +58,7 @@ pub fn batch_get(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
 
 /// `GET /api/bash/bash_events/search`.
 pub fn search(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let descending = match req.query("sort_order") {
-        None | Some("TIMESTAMP") => false,
-        Some("TIMESTAMP_DESC") => true,
-        Some(other) => {
-            return Err(ApiError::validation(
-                "enum",
-                &["query", "sort_order"],
-                "Input should be 'TIMESTAMP' or 'TIMESTAMP_DESC'",
-                json!(other),
-            ))
-        }
-    };
+    let descending = req.timestamp_descending()?;
     let command_id = match req.query("command_id__eq") {
         Some(raw) => Some(uuid_query(raw, "command_id__eq")?),
         None => None,

@@ -368,18 +368,7 @@ impl EventFilter {
 pub fn search_events(app: &App, id: &str, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let e = entry(app, id)?;
     let limit = req.int_query("limit", 1, 100)?.unwrap_or(100) as usize;
-    let descending = match req.query("sort_order") {
-        None | Some("TIMESTAMP") => false,
-        Some("TIMESTAMP_DESC") => true,
-        Some(other) => {
-            return Err(ApiError::validation(
-                "enum",
-                &["query", "sort_order"],
-                "Input should be 'TIMESTAMP' or 'TIMESTAMP_DESC'",
-                json!(other),
-            ))
-        }
-    };
+    let descending = req.timestamp_descending()?;
     let filter = EventFilter::from(req);
     let conv = app.conversations.conversation(&e)?;
     let page_id = req.query("page_id");
