@@ -1,5 +1,5 @@
-//! Where bash events live: an in-memory index for fast searches, backed by one
-//! JSON file per event (written in place: names are unique) in the reference's layout
+//! Where bash events live: one JSON file per event (written in place: names
+//! are unique), an in-memory index of names, and the newest bodies cached in the reference's layout
 //! (`<YYYYMMDDHHMMSSffffff>_<Kind>[_<command_id>]_<event_id>`), so events
 //! survive a restart and the directory reads the same as the reference's.
 
@@ -38,21 +38,41 @@ pub struct BashStore {
     events: RwLock<Index>,
 }
 
-/// Events by file name (timestamp order), plus the names of each command's
-/// outputs, so polling one command's output does not scan every event.
+/// An event body, if cached (else it is on disk only).
+type Slot = Option<Arc<BashEvent>>;
+
+/// How many event bodies stay in memory; older ones are read from disk when
+/// asked for (the index of names is always in memory).
+pub const CACHED_EVENTS: usize = 2048;
+
+/// Event names (timestamp order) with the newest bodies cached, plus the names
+/// of each command's outputs, so polling one command never scans every event.
 #[derive(Default)]
 struct Index {
-    by_name: BTreeMap<String, Arc<BashEvent>>,
+    by_name: BTreeMap<String, Slot>,
     by_command: std::collections::HashMap<String, Vec<String>>,
+    cached: std::collections::VecDeque<String>,
 }
 
 impl Index {
-    fn insert(&mut self, name: String, event: Arc<BashEvent>) {
-        if let BashEvent::Output(o) = event.as_ref() {
+    fn insert(&mut self, name: String, event: Slot) {
+        // `<ts>_BashOutput_<command id>_<event id>`: the name says the command.
+        let parts: Vec<&str> = name.split('_').collect();
+        if let [_, "BashOutput", command, _] = parts.as_slice() {
             self.by_command
-                .entry(o.command_id.clone())
+                .entry(command.to_string())
                 .or_default()
                 .push(name.clone());
+        }
+        if event.is_some() {
+            self.cached.push_back(name.clone());
+            while self.cached.len() > CACHED_EVENTS {
+                if let Some(old) = self.cached.pop_front() {
+                    if let Some(slot) = self.by_name.get_mut(&old) {
+                        *slot = None;
+                    }
+                }
+            }
         }
         self.by_name.insert(name, event);
     }
@@ -71,22 +91,15 @@ fn event_name(event: &BashEvent) -> String {
 }
 
 impl BashStore {
-    /// Opens the store at `dir`, loading the events stored there. Unreadable
-    /// files are skipped with a warning.
+    /// Opens the store at `dir`, indexing the events stored there by name
+    /// (bodies are read when needed).
     pub fn open(dir: &Path) -> Self {
         let mut events = Index::default();
         if let Ok(entries) = fs::read_dir(dir) {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') {
-                    continue;
-                }
-                match fs::read(entry.path())
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<BashEvent>(&b).ok())
-                {
-                    Some(ev) => events.insert(name, Arc::new(ev)),
-                    None => log::warn!("skipping unreadable bash event file {name}"),
+                if !name.starts_with('.') {
+                    events.insert(name, None);
                 }
             }
         }
@@ -100,7 +113,7 @@ impl BashStore {
     pub fn append(&self, event: BashEvent) -> Arc<BashEvent> {
         let name = event_name(&event);
         // Names are unique, so a plain write is enough: a file torn by a crash
-        // is skipped at load with a warning.
+        // is skipped with a warning when read.
         let written = serde_json::to_vec(&event)
             .map_err(std::io::Error::other)
             .and_then(|data| {
@@ -118,21 +131,35 @@ impl BashStore {
         }
         let event = Arc::new(event);
         if let Ok(mut index) = self.events.write() {
-            index.insert(name, Arc::clone(&event));
+            index.insert(name, Some(Arc::clone(&event)));
         }
         event
     }
 
+    /// The body of `name`, from the cache or the disk.
+    fn body(&self, name: &str, slot: &Slot) -> Slot {
+        if let Some(e) = slot {
+            return Some(Arc::clone(e));
+        }
+        match fs::read(self.dir.join(name)).map(|b| serde_json::from_slice::<BashEvent>(&b)) {
+            Ok(Ok(e)) => Some(Arc::new(e)),
+            _ => {
+                log::warn!("skipping unreadable bash event file {name}");
+                None
+            }
+        }
+    }
+
     /// The event with this id (32 hex), if any.
-    pub fn get(&self, id: &str) -> Option<Arc<BashEvent>> {
+    pub fn get(&self, id: &str) -> Slot {
         let suffix = format!("_{id}");
         let index = self.events.read().ok()?;
-        index
+        let (name, slot) = index
             .by_name
             .iter()
             .rev()
-            .find(|(name, _)| name.ends_with(&suffix))
-            .map(|(_, e)| Arc::clone(e))
+            .find(|(name, _)| name.ends_with(&suffix))?;
+        self.body(name, slot)
     }
 
     /// One page of events matching `q`, and the name of the next match.
@@ -140,23 +167,27 @@ impl BashStore {
         let Ok(index) = self.events.read() else {
             return (Vec::new(), None);
         };
+        let load = |name: &str, slot: &Slot| self.body(name, slot);
         // One command's output: walk its own (small, ordered) list.
         if let (Some(cmd), None | Some("BashOutput")) = (&q.command_id, q.kind.as_deref()) {
-            let names = index.by_command.get(cmd).cloned().unwrap_or_default();
-            let subset: BTreeMap<String, Arc<BashEvent>> = names
+            let subset: BTreeMap<String, Slot> = index
+                .by_command
+                .get(cmd)
                 .into_iter()
-                .filter_map(|n| index.by_name.get(&n).map(|e| (n, Arc::clone(e))))
+                .flatten()
+                .filter_map(|n| index.by_name.get(n).map(|e| (n.clone(), e.clone())))
                 .collect();
-            return page(&subset, q);
+            return page(&subset, q, &load);
         }
-        page(&index.by_name, q)
+        page(&index.by_name, q, &load)
     }
 }
 
 /// One page of `map` (timestamp-ordered) matching `q`.
 fn page(
-    map: &BTreeMap<String, Arc<BashEvent>>,
+    map: &BTreeMap<String, Slot>,
     q: &BashSearch,
+    load: &dyn Fn(&str, &Slot) -> Slot,
 ) -> (Vec<Arc<BashEvent>>, Option<String>) {
     let matches = |name: &str, ev: &BashEvent| -> bool {
         if let Some(gte) = &q.timestamp_gte {
@@ -182,14 +213,14 @@ fn page(
             _ => q.command_id.is_none(),
         }
     };
-    let iter: Box<dyn Iterator<Item = (&String, &Arc<BashEvent>)>> = if q.descending {
+    let iter: Box<dyn Iterator<Item = (&String, &Slot)>> = if q.descending {
         Box::new(map.iter().rev())
     } else {
         Box::new(map.iter())
     };
     let mut started = q.page_id.is_none() || !map.contains_key(q.page_id.as_deref().unwrap_or(""));
     let mut items = Vec::new();
-    for (name, ev) in iter {
+    for (name, slot) in iter {
         if !started {
             if Some(name.as_str()) == q.page_id.as_deref() {
                 started = true;
@@ -197,13 +228,21 @@ fn page(
                 continue;
             }
         }
-        if !matches(name, ev) {
+        // The name alone rules out other kinds and times before reading.
+        if q.kind
+            .as_deref()
+            .is_some_and(|k| name.split('_').nth(1) != Some(k))
+        {
+            continue;
+        }
+        let Some(ev) = load(name, slot) else { continue };
+        if !matches(name, &ev) {
             continue;
         }
         if items.len() >= q.limit {
             return (items, Some(name.clone()));
         }
-        items.push(Arc::clone(ev));
+        items.push(ev);
     }
     (items, None)
 }

@@ -75,7 +75,11 @@ pub fn accept_loop(listener: TcpListener, frontend: Arc<Frontend>) {
                     .name("conn".into())
                     .spawn(move || {
                         serve_connection(tcp, &fe);
-                        fe.open_connections.fetch_sub(1, Ordering::SeqCst);
+                        if fe.open_connections.fetch_sub(1, Ordering::SeqCst) == 1 {
+                            // The last connection closed: give memory that a
+                            // burst of connection threads freed back to the system.
+                            crate::util::process::trim_heap();
+                        }
                     });
                 if let Err(e) = spawned {
                     frontend.open_connections.fetch_sub(1, Ordering::SeqCst);

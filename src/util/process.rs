@@ -117,3 +117,12 @@ pub fn kill_session(sid: i32) -> usize {
     }
     killed
 }
+
+/// Returns free heap memory to the system (glibc `malloc_trim`).
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; callable from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
