@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::config::LlmConfig;
 use super::error::{LlmError, LlmErrorKind};
-use super::http::post_json;
+use super::http::post_for;
 use super::metrics::TokenUsage;
 use super::types::{assistant_message, response_id, Completion, CompletionRequest};
 use super::Provider;
@@ -179,16 +179,7 @@ impl Provider for Anthropic {
         if let Some(key) = cfg.api_key.as_ref().filter(|k| !k.is_unusable()) {
             headers.push(("x-api-key".into(), key.expose().to_string()));
         }
-        for (k, v) in cfg.extra_headers.iter().flatten() {
-            headers.push((
-                k.clone(),
-                v.as_str()
-                    .map(String::from)
-                    .unwrap_or_else(|| v.to_string()),
-            ));
-        }
-        let timeout = cfg.timeout.map(std::time::Duration::from_secs_f64);
-        let answer = post_json(&url, &headers, &request_body(cfg, req), timeout)?;
+        let answer = post_for(cfg, &url, headers, &request_body(cfg, req))?;
         parse_response(&answer.body, &cfg.model)
     }
 }

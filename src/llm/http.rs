@@ -81,3 +81,26 @@ pub fn post_json(
 fn strip_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
+
+/// POSTs `body` with `headers` plus the config's `extra_headers`, bounded by
+/// the config's `timeout`.
+pub fn post_for(
+    cfg: &super::LlmConfig,
+    url: &str,
+    mut headers: Vec<(String, String)>,
+    body: &Value,
+) -> Result<JsonAnswer, LlmError> {
+    for (k, v) in cfg.extra_headers.iter().flatten() {
+        let value = v
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| v.to_string());
+        headers.push((k.clone(), value));
+    }
+    post_json(
+        url,
+        &headers,
+        body,
+        cfg.timeout.map(Duration::from_secs_f64),
+    )
+}

@@ -37,6 +37,20 @@ pub struct TokenUsage {
     pub response_id: String,
 }
 
+impl TokenUsage {
+    /// Adds `other`: counts summed, the larger context window, `other`'s
+    /// latest turn.
+    pub fn add(&mut self, other: &TokenUsage) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+        self.context_window = self.context_window.max(other.context_window);
+        self.per_turn_token = other.per_turn_token;
+    }
+}
+
 /// The cost of one call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cost {
@@ -117,16 +131,9 @@ impl Metrics {
             latency,
             response_id: usage.response_id.clone(),
         });
-        let acc = &mut self.accumulated_token_usage;
-        acc.prompt_tokens += usage.prompt_tokens;
-        acc.completion_tokens += usage.completion_tokens;
-        acc.cache_read_tokens += usage.cache_read_tokens;
-        acc.cache_write_tokens += usage.cache_write_tokens;
-        acc.reasoning_tokens += usage.reasoning_tokens;
-        acc.context_window = acc.context_window.max(usage.context_window);
-        acc.per_turn_token = usage.prompt_tokens + usage.completion_tokens;
         let mut one = usage.clone();
         one.per_turn_token = usage.prompt_tokens + usage.completion_tokens;
+        self.accumulated_token_usage.add(&one);
         self.token_usages.push(one);
     }
 
@@ -147,15 +154,8 @@ impl Metrics {
         self.response_latencies
             .extend(other.response_latencies.iter().cloned());
         self.token_usages.extend(other.token_usages.iter().cloned());
-        let a = &mut self.accumulated_token_usage;
-        let b = &other.accumulated_token_usage;
-        a.prompt_tokens += b.prompt_tokens;
-        a.completion_tokens += b.completion_tokens;
-        a.cache_read_tokens += b.cache_read_tokens;
-        a.cache_write_tokens += b.cache_write_tokens;
-        a.reasoning_tokens += b.reasoning_tokens;
-        a.context_window = a.context_window.max(b.context_window);
-        a.per_turn_token = b.per_turn_token;
+        self.accumulated_token_usage
+            .add(&other.accumulated_token_usage);
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::config::LlmConfig;
 use super::error::{LlmError, LlmErrorKind};
-use super::http::post_json;
+use super::http::post_for;
 use super::metrics::TokenUsage;
 use super::types::{assistant_message, response_id, Completion, CompletionRequest};
 use super::Provider;
@@ -206,16 +206,7 @@ impl Provider for OpenAiCompatible {
             headers.push(("HTTP-Referer".into(), "https://docs.all-hands.dev/".into()));
             headers.push(("X-Title".into(), "OpenHands".into()));
         }
-        for (k, v) in cfg.extra_headers.iter().flatten() {
-            headers.push((
-                k.clone(),
-                v.as_str()
-                    .map(String::from)
-                    .unwrap_or_else(|| v.to_string()),
-            ));
-        }
-        let timeout = cfg.timeout.map(std::time::Duration::from_secs_f64);
-        let answer = post_json(&url, &headers, &request_body(cfg, &model, req), timeout)?;
+        let answer = post_for(cfg, &url, headers, &request_body(cfg, &model, req))?;
         let mut completion = parse_response(&answer.body, &cfg.model)?;
         completion.reported_cost = answer.litellm_cost;
         Ok(completion)
