@@ -506,3 +506,157 @@ fn sigkill_mid_run_keeps_every_acknowledged_event() {
         "the killed server's command lives on"
     );
 }
+
+/// Starts the binary with a state directory and extra environment; returns
+/// the child, its URL and its collected log.
+fn spawn_logged(
+    state: &TempDir,
+    envs: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    String,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_openhands-sync"))
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .current_dir(state.path())
+        .env("OH_STATE_DIR", state.path())
+        .envs(envs.iter().copied())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&log);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut sent = false;
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut all = sink.lock().unwrap();
+            all.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if !sent {
+                if let Some(url) = all
+                    .split("listening on ")
+                    .nth(1)
+                    .and_then(|r| r.split(['"', '\n', ' ']).next())
+                {
+                    let _ = tx.send(url.to_string());
+                    sent = true;
+                }
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("server started");
+    (child, url, log)
+}
+
+#[test]
+fn a_distinctive_key_and_secret_appear_nowhere_in_clear() {
+    const KEY: &str = "sk-DISTINCTIVE-key-7f3a9c";
+    const SECRET: &str = "tok-DISTINCTIVE-secret-51d2";
+    let fake = common::fake_llm::FakeLlm::seed();
+    let state = TempDir::new("secrets-state");
+    let work = TempDir::new("secrets-work");
+    for json_logs in ["true", "false"] {
+        let (mut child, url, log) = spawn_logged(
+            &state,
+            &[
+                ("LOG_JSON", json_logs),
+                ("OH_SECRET_KEY", "server-sealing-key"),
+                ("LOG_LEVEL", "debug"),
+            ],
+        );
+        let agent = openhands_sync::agent::spec::AgentSpec::default_for(
+            openhands_sync::llm::LlmConfig::new("openai/gpt-4o")
+                .with_api_key(KEY)
+                .with_base_url(format!("{}/v1", fake.url)),
+        );
+        let body =
+            json!({"agent": agent.to_value_exposed(), "workspace": {"working_dir": work.path()}});
+        let (status, info) = post_json(&format!("{url}/api/conversations"), body);
+        assert_eq!(status, 201);
+        let id = info["id"].as_str().unwrap().to_string();
+        let mut ws = ws_connect(&url, &format!("/sockets/events/{id}"));
+        let mut frames = vec![ws_next(&mut ws).unwrap().to_string()];
+        post_json(
+            &format!("{url}/api/conversations/{id}/secrets"),
+            json!({"secrets": {"MY_TOKEN": SECRET}}),
+        );
+        post_json(
+            &format!("{url}/api/conversations/{id}/events"),
+            message("write 3 facts into FACTS.txt", true),
+        );
+        loop {
+            let f = ws_next(&mut ws).expect("frames until the run ends");
+            let done = f["key"] == "full_state";
+            frames.push(f.to_string());
+            if done {
+                break;
+            }
+        }
+        let mut seen = frames.join("\n");
+        seen.push_str(
+            &get_json(&format!("{url}/api/conversations/{id}"))
+                .1
+                .to_string(),
+        );
+        seen.push_str(
+            &get_json(&format!("{url}/api/conversations/search"))
+                .1
+                .to_string(),
+        );
+        seen.push_str(
+            &get_json(&format!(
+                "{url}/api/conversations/{id}/events/search?limit=100"
+            ))
+            .1
+            .to_string(),
+        );
+        unsafe_terminate(&mut child);
+        seen.push_str(&log.lock().unwrap());
+        let mut files = Vec::new();
+        collect_files(state.path(), &mut files);
+        assert!(!files.is_empty());
+        for f in &files {
+            seen.push_str(&String::from_utf8_lossy(&std::fs::read(f).unwrap()));
+        }
+        for needle in [KEY, SECRET] {
+            assert!(
+                !seen.contains(needle),
+                "{needle} found in clear (LOG_JSON={json_logs})"
+            );
+        }
+        assert!(
+            seen.contains("**********"),
+            "secrets are masked, not dropped"
+        );
+    }
+    let requests = fake.requests.lock().unwrap();
+    assert!(!requests.is_empty(), "the key was used for real calls");
+}
+
+fn unsafe_terminate(child: &mut std::process::Child) {
+    // SAFETY: plain kill(2) on our own child.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+}
+
+fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
