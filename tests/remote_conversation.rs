@@ -6,14 +6,13 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::fake_llm::{openai_answer, FakeLlm, Reply};
+use common::fake_llm::FakeLlm;
 use common::proxy::CuttingProxy;
 use common::{TempDir, TestServer};
 use openhands_sync::agent::spec::AgentSpec;
 use openhands_sync::client::{RemoteConversation, RemoteWorkspace};
 use openhands_sync::llm::{Llm, LlmConfig};
 use openhands_sync::wire::{Event, ExecutionStatus};
-use serde_json::json;
 
 fn workspace_in(url: &str, dir: &TempDir) -> RemoteWorkspace {
     RemoteWorkspace::builder(url)
@@ -101,36 +100,11 @@ fn seed_flow_through_the_rust_client() {
     assert_eq!(gone.status(), Some(404));
 }
 
-/// A fake LLM that counts to `n` with the terminal, slowly, then finishes.
-fn counting_llm(n: usize, delay: Duration) -> FakeLlm {
-    FakeLlm::with(move |_, body, _| {
-        let msgs = body["messages"].as_array().cloned().unwrap_or_default();
-        if body.get("tools").is_none() {
-            return Reply::json(200, openai_answer(body));
-        }
-        let done = msgs.iter().filter(|m| m["role"] == "tool").count();
-        let (name, args) = if done < n {
-            ("terminal", json!({"command": format!("echo {done}")}))
-        } else {
-            ("finish", json!({"message": "counted"}))
-        };
-        let mut r = Reply::json(
-            200,
-            json!({"id": format!("c{done}"), "choices": [{"index": 0, "message": {
-            "role": "assistant", "content": null,
-            "tool_calls": [{"id": format!("call_{done}"), "type": "function", "function": {"name": name, "arguments": args.to_string()}}]
-        }, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 10, "completion_tokens": 5}}),
-        );
-        r.delay = delay;
-        r
-    })
-}
-
 #[test]
 fn twenty_dropped_sockets_lose_and_repeat_nothing() {
     let server = TestServer::start();
     let proxy = CuttingProxy::start(&server.url);
-    let fake = counting_llm(40, Duration::from_millis(60));
+    let fake = common::fake_llm::counting(40, Duration::from_millis(60));
     let dir = TempDir::new("remote-drop");
     let ws = workspace_in(&proxy.url, &dir);
     let llm = LlmConfig::new("openai/x").with_base_url(format!("{}/v1", fake.url));

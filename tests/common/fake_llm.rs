@@ -217,3 +217,28 @@ pub fn anthropic_answer(body: &Value) -> Value {
            "content": [{"type": "tool_use", "id": format!("toolu_{}", results.len()), "name": name, "input": args}],
            "stop_reason": "tool_use", "usage": usage})
 }
+
+/// A fake LLM that counts to `n` with the terminal, slowly, then finishes.
+pub fn counting(n: usize, delay: std::time::Duration) -> FakeLlm {
+    FakeLlm::with(move |_, body, _| {
+        let msgs = body["messages"].as_array().cloned().unwrap_or_default();
+        if body.get("tools").is_none() {
+            return Reply::json(200, openai_answer(body));
+        }
+        let done = msgs.iter().filter(|m| m["role"] == "tool").count();
+        let (name, args) = if done < n {
+            ("terminal", json!({"command": format!("echo {done}")}))
+        } else {
+            ("finish", json!({"message": "counted"}))
+        };
+        let mut r = Reply::json(
+            200,
+            json!({"id": format!("c{done}"), "choices": [{"index": 0, "message": {
+            "role": "assistant", "content": null,
+            "tool_calls": [{"id": format!("call_{done}"), "type": "function", "function": {"name": name, "arguments": args.to_string()}}]
+        }, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 10, "completion_tokens": 5}}),
+        );
+        r.delay = delay;
+        r
+    })
+}

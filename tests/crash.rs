@@ -1,0 +1,187 @@
+//! Crash safety: 20 rounds of SIGKILL at random points during runs, with a
+//! restart each time. Acknowledged events are never lost, every conversation
+//! is listed and runs again, startup never fails on what a crash left behind,
+//! and no shell of a killed server lives on.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{create_scripted_conversation, raw_agent, ws_connect, ws_next, TempDir};
+use serde_json::{json, Value};
+
+const ROUNDS: usize = 20;
+
+fn start(state: &TempDir) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_openhands-sync"))
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .current_dir(state.path())
+        .env("OH_STATE_DIR", state.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let mut log = String::new();
+    let mut buf = [0u8; 2048];
+    let url = loop {
+        let n = err.read(&mut buf).unwrap_or(0);
+        assert!(n > 0, "the server did not start after a crash: {log}");
+        log.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if let Some(url) = log
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+        {
+            break url.trim_matches('"').to_string();
+        }
+    };
+    std::thread::spawn(move || while err.read(&mut buf).map(|n| n > 0).unwrap_or(false) {});
+    (child, url)
+}
+
+fn get(url: &str) -> Value {
+    raw_agent()
+        .get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap()
+}
+
+fn send(url: &str, id: &str, text: &str) {
+    let body = json!({"role": "user", "content": [{"type": "text", "text": text}], "run": true});
+    let r = raw_agent()
+        .post(format!("{url}/api/conversations/{id}/events"))
+        .send_json(&body)
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+/// A tiny deterministic generator (seeded, printed) for the kill points.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+#[test]
+fn twenty_sigkills_lose_no_acknowledged_event() {
+    let state = TempDir::new("crash-campaign");
+    let work = TempDir::new("crash-campaign-work");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    println!("kill-point seed {seed}");
+    let mut rng = Lcg(seed);
+    let marker = format!("ohs_campaign_{}", std::process::id());
+    // (conversation id, ids acknowledged over its socket before a kill)
+    let mut history: Vec<(String, Vec<String>)> = Vec::new();
+    for round in 0..ROUNDS {
+        let (mut child, url) = start(&state);
+        // Everything acknowledged before earlier kills is still there, and
+        // every conversation is listed and not stuck in `running`.
+        let listed = get(&format!("{url}/api/conversations/search?limit=100"));
+        let listed: Vec<&str> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap())
+            .collect();
+        for (id, acked) in &history {
+            assert!(
+                listed.contains(&id.as_str()),
+                "round {round}: conversation {id} not listed"
+            );
+            let page = get(&format!(
+                "{url}/api/conversations/{id}/events/search?limit=100"
+            ));
+            let mut stored: Vec<String> = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_string())
+                .collect();
+            let mut next = page["next_page_id"].as_str().map(String::from);
+            while let Some(p) = next {
+                let more = get(&format!(
+                    "{url}/api/conversations/{id}/events/search?limit=100&page_id={p}"
+                ));
+                stored.extend(
+                    more["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| e["id"].as_str().unwrap().to_string()),
+                );
+                next = more["next_page_id"].as_str().map(String::from);
+            }
+            for a in acked {
+                assert!(
+                    stored.contains(a),
+                    "round {round}: acknowledged event {a} of {id} lost (seed {seed})"
+                );
+            }
+            let status = get(&format!("{url}/api/conversations/{id}"))["execution_status"].clone();
+            assert_ne!(status, "running", "round {round}: {id} wedged in running");
+        }
+        // Resume the previous round's conversation, start a new one, and kill
+        // the server at a random point of their runs.
+        if let Some((prev, _)) = history.last() {
+            send(&url, prev, "write 3 facts into FACTS.txt");
+        }
+        let id = create_scripted_conversation(&url, work.path(), json!({}));
+        let mut ws = ws_connect(&url, &format!("/sockets/events/{id}"));
+        ws.get_mut()
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let first = ws_next(&mut ws);
+        assert!(first.is_some(), "round {round}: no first frame");
+        send(
+            &url,
+            &id,
+            &format!("echo round {round}; exec -a {marker} sleep 30"),
+        );
+        let kill_after = Duration::from_millis(20 + rng.next(400));
+        let deadline = std::time::Instant::now() + kill_after;
+        let mut acked = Vec::new();
+        while std::time::Instant::now() < deadline {
+            if let Ok(tungstenite::Message::Text(t)) = ws.read() {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["key"] != "full_state" {
+                    acked.push(v["id"].as_str().unwrap().to_string());
+                }
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        history.push((id, acked));
+    }
+    // A last start proves the final crash left nothing unreadable behind, and
+    // no shell or command of a killed server is still running.
+    let (mut child, url) = start(&state);
+    assert_eq!(
+        get(&format!("{url}/api/conversations/count")),
+        json!(ROUNDS)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    let left = Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "commands of killed servers live on: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
