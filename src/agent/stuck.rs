@@ -5,6 +5,8 @@
 //! row with nothing in between; two action/observation pairs alternating over
 //! 6 steps.
 
+use std::borrow::Borrow;
+
 use serde_json::Value;
 
 use crate::wire::{Event, Role, Source};
@@ -38,16 +40,17 @@ fn outcome_key(e: &Event) -> Option<Value> {
     }
 }
 
-/// Judges the events of a conversation (oldest first).
-pub fn check(events: &[Event]) -> Verdict {
+/// Judges the events of a conversation (oldest first; `Event` or `Arc<Event>`).
+pub fn check<E: Borrow<Event>>(events: &[E]) -> Verdict {
     let start = events.len().saturating_sub(SCAN);
     let window = &events[start..];
     let since_user = window
         .iter()
-        .rposition(|e| matches!(e, Event::Message(m) if m.meta.source == Source::User))
+        .rposition(|e| matches!(e.borrow(), Event::Message(m) if m.meta.source == Source::User))
         .map_or(window, |i| &window[i + 1..]);
     let relevant: Vec<&Event> = since_user
         .iter()
+        .map(Borrow::borrow)
         .filter(|e| {
             matches!(
                 e,

@@ -506,8 +506,7 @@ impl Conversation {
                 _ => {}
             }
             if self.state().stuck_detection {
-                let events: Vec<Event> = self.events().iter().map(|e| (**e).clone()).collect();
-                match stuck::check(&events) {
+                match self.with_events(stuck::check) {
                     Verdict::Stuck(why) => {
                         log::info!("conversation {} is stuck: {why}", self.id());
                         self.set_status(ExecutionStatus::Stuck)?;
