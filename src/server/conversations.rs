@@ -320,7 +320,7 @@ impl ConversationService {
         run: bool,
     ) -> Result<Arc<Event>> {
         let conv = self.conversation(entry)?;
-        let first = title::first_user_text(&conv.events()).is_none();
+        let first = conv.state().last_user_message_id.is_none();
         let event = conv.send_message(message)?;
         entry.touch(self.durable);
         if first && lock(&entry.meta).autotitle && lock(&entry.meta).title.is_none() {
