@@ -149,24 +149,18 @@ impl EventSocket {
         let stop = Arc::new(AtomicBool::new(false));
         let stream = Arc::new(Mutex::new(None));
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let reader = {
-            let (stop, stream, shared) =
-                (Arc::clone(&stop), Arc::clone(&stream), Arc::clone(&shared));
-            std::thread::Builder::new()
-                .name("events-socket".into())
-                .spawn(move || {
-                    read_forever(
-                        &http,
-                        &conversation_id,
-                        &shared,
-                        &tx,
-                        &stop,
-                        &stream,
-                        ready_tx,
-                    )
-                })
-                .map_err(|e| Error::io("spawning the event socket reader", e))?
+        let reader = Reader {
+            http,
+            id: conversation_id,
+            shared: Arc::clone(&shared),
+            tx,
+            stop: Arc::clone(&stop),
+            stream: Arc::clone(&stream),
         };
+        let reader = std::thread::Builder::new()
+            .name("events-socket".into())
+            .spawn(move || reader.read_forever(ready_tx))
+            .map_err(|e| Error::io("spawning the event socket reader", e))?;
         let socket = EventSocket {
             stop,
             stream,
@@ -233,139 +227,133 @@ fn dispatch(rx: Receiver<Delivery>, shared: &Shared, mut callbacks: Vec<EventCal
     }
 }
 
-/// Connects, reads, reconnects, until stopped or a fatal close.
-fn read_forever(
-    http: &HttpClient,
-    id: &str,
-    shared: &Shared,
-    tx: &Sender<Delivery>,
-    stop: &AtomicBool,
-    stream: &Mutex<Option<TcpStream>>,
-    ready: Sender<Result<()>>,
-) {
-    let mut backoff = BACKOFF_START;
-    let mut ready = Some(ready);
-    while !stop.load(Ordering::SeqCst) {
-        let mut connected = false;
-        let outcome = session(
-            http,
-            id,
-            shared,
-            tx,
-            stop,
-            stream,
-            &mut ready,
-            &mut connected,
-        );
-        if connected {
-            // A connection that worked resets the backoff.
-            backoff = BACKOFF_START;
-        }
-        match outcome {
-            Ok(()) => {}
-            Err(Error::Closed { code, reason }) if code == 4001 || code == 4004 => {
-                log::warn!("event socket of {id} closed for good ({code} {reason})");
-                let _ = tx.send(Delivery::Fatal(code, reason.clone()));
-                if let Some(r) = ready.take() {
-                    let _ = r.send(Err(Error::Closed { code, reason }));
-                }
-                return;
-            }
-            Err(e) => log::debug!("event socket of {id}: {e}; reconnecting in {backoff:?}"),
-        }
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(BACKOFF_MAX);
-    }
+/// What the socket reader thread works with.
+struct Reader {
+    http: HttpClient,
+    id: String,
+    shared: Arc<Shared>,
+    tx: Sender<Delivery>,
+    stop: Arc<AtomicBool>,
+    stream: Arc<Mutex<Option<TcpStream>>>,
 }
 
-/// One connection: handshake, auth, first frame, catch-up, live frames.
-#[allow(clippy::too_many_arguments)]
-fn session(
-    http: &HttpClient,
-    id: &str,
-    shared: &Shared,
-    tx: &Sender<Delivery>,
-    stop: &AtomicBool,
-    stream: &Mutex<Option<TcpStream>>,
-    ready: &mut Option<Sender<Result<()>>>,
-    connected: &mut bool,
-) -> Result<()> {
-    let base = http.base_url();
-    let hostport = base.strip_prefix("http://").ok_or_else(|| {
-        Error::InvalidInput(format!("event sockets need an http:// URL, got {base}"))
-    })?;
-    let addr = hostport
-        .to_socket_addrs()
-        .map_err(|e| Error::io(format!("resolving {hostport}"), e))?
-        .next()
-        .ok_or_else(|| Error::InvalidInput(format!("cannot resolve {hostport}")))?;
-    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .map_err(|e| Error::io(format!("connecting to {hostport}"), e))?;
-    let _ = tcp.set_nodelay(true);
-    if let Ok(mut s) = stream.lock() {
-        *s = tcp.try_clone().ok();
-    }
-    let url = format!("ws://{hostport}/sockets/events/{id}");
-    let (mut ws, _) = tungstenite::client(url.as_str(), tcp)
-        .map_err(|e| Error::WebSocket(format!("handshake: {e}")))?;
-    if let Some(key) = http.session_key() {
-        let auth = serde_json::json!({"type": "auth", "session_api_key": key}).to_string();
-        ws.send(tungstenite::Message::text(auth))
-            .map_err(|e| Error::WebSocket(e.to_string()))?;
-    }
-    let mut synced = false;
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            let _ = ws.close(None);
-            return Ok(());
-        }
-        let msg = match ws.read() {
-            Ok(m) => m,
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
+impl Reader {
+    /// Connects, reads, reconnects, until stopped or a fatal close.
+    fn read_forever(&self, ready: Sender<Result<()>>) {
+        let id = &self.id;
+        let mut backoff = BACKOFF_START;
+        let mut ready = Some(ready);
+        while !self.stop.load(Ordering::SeqCst) {
+            let mut connected = false;
+            let outcome = self.session(&mut ready, &mut connected);
+            if connected {
+                // A connection that worked resets the backoff.
+                backoff = BACKOFF_START;
             }
-            Err(e) => return Err(Error::WebSocket(e.to_string())),
-        };
-        match msg {
-            tungstenite::Message::Text(text) => {
-                let event: Event = match serde_json::from_str(text.as_str()) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        log::warn!("skipping an unreadable event frame: {e}");
-                        continue;
-                    }
-                };
-                let event = Arc::new(event);
-                shared.note_frame(&event);
-                let _ = tx.send(Delivery::Event(event));
-                if !synced {
-                    *connected = true;
-                    // The first frame says we are subscribed: catch up on the
-                    // stored events, then take live frames.
-                    for e in fetch_all_events(http, id)? {
-                        let _ = tx.send(Delivery::Event(Arc::new(e)));
-                    }
-                    synced = true;
+            match outcome {
+                Ok(()) => {}
+                Err(Error::Closed { code, reason }) if code == 4001 || code == 4004 => {
+                    log::warn!("event socket of {id} closed for good ({code} {reason})");
+                    let _ = self.tx.send(Delivery::Fatal(code, reason.clone()));
                     if let Some(r) = ready.take() {
-                        let _ = r.send(Ok(()));
+                        let _ = r.send(Err(Error::Closed { code, reason }));
+                    }
+                    return;
+                }
+                Err(e) => log::debug!("event socket of {id}: {e}; reconnecting in {backoff:?}"),
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// One connection: handshake, auth, first frame, catch-up, live frames.
+    fn session(&self, ready: &mut Option<Sender<Result<()>>>, connected: &mut bool) -> Result<()> {
+        let (http, id, shared, tx, stop, stream) = (
+            &self.http,
+            self.id.as_str(),
+            &self.shared,
+            &self.tx,
+            &self.stop,
+            &self.stream,
+        );
+        let base = http.base_url();
+        let hostport = base.strip_prefix("http://").ok_or_else(|| {
+            Error::InvalidInput(format!("event sockets need an http:// URL, got {base}"))
+        })?;
+        let addr = hostport
+            .to_socket_addrs()
+            .map_err(|e| Error::io(format!("resolving {hostport}"), e))?
+            .next()
+            .ok_or_else(|| Error::InvalidInput(format!("cannot resolve {hostport}")))?;
+        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+            .map_err(|e| Error::io(format!("connecting to {hostport}"), e))?;
+        let _ = tcp.set_nodelay(true);
+        if let Ok(mut s) = stream.lock() {
+            *s = tcp.try_clone().ok();
+        }
+        let url = format!("ws://{hostport}/sockets/events/{id}");
+        let (mut ws, _) = tungstenite::client(url.as_str(), tcp)
+            .map_err(|e| Error::WebSocket(format!("handshake: {e}")))?;
+        if let Some(key) = http.session_key() {
+            let auth = serde_json::json!({"type": "auth", "session_api_key": key}).to_string();
+            ws.send(tungstenite::Message::text(auth))
+                .map_err(|e| Error::WebSocket(e.to_string()))?;
+        }
+        let mut synced = false;
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                let _ = ws.close(None);
+                return Ok(());
+            }
+            let msg = match ws.read() {
+                Ok(m) => m,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(Error::WebSocket(e.to_string())),
+            };
+            match msg {
+                tungstenite::Message::Text(text) => {
+                    let event: Event = match serde_json::from_str(text.as_str()) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            log::warn!("skipping an unreadable event frame: {e}");
+                            continue;
+                        }
+                    };
+                    let event = Arc::new(event);
+                    shared.note_frame(&event);
+                    let _ = tx.send(Delivery::Event(event));
+                    if !synced {
+                        *connected = true;
+                        // The first frame says we are subscribed: catch up on the
+                        // stored events, then take live frames.
+                        for e in fetch_all_events(http, id)? {
+                            let _ = tx.send(Delivery::Event(Arc::new(e)));
+                        }
+                        synced = true;
+                        if let Some(r) = ready.take() {
+                            let _ = r.send(Ok(()));
+                        }
                     }
                 }
+                tungstenite::Message::Close(frame) => {
+                    let (code, reason) = frame
+                        .map(|f| (u16::from(f.code), f.reason.to_string()))
+                        .unwrap_or((1005, String::new()));
+                    return Err(Error::Closed { code, reason });
+                }
+                _ => {}
             }
-            tungstenite::Message::Close(frame) => {
-                let (code, reason) = frame
-                    .map(|f| (u16::from(f.code), f.reason.to_string()))
-                    .unwrap_or((1005, String::new()));
-                return Err(Error::Closed { code, reason });
-            }
-            _ => {}
         }
     }
 }
