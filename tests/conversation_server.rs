@@ -221,13 +221,7 @@ fn run_conflicts_reads_stay_fast_and_delete_stops_a_long_command() {
         message(&format!("echo start; exec -a {marker} sleep 30"), true),
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::process::Command::new("pgrep")
-        .args(["-f", &marker])
-        .output()
-        .unwrap()
-        .stdout
-        .is_empty()
-    {
+    while common::processes_matching(&marker).is_empty() {
         assert!(Instant::now() < deadline, "the command did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -261,12 +255,7 @@ fn run_conflicts_reads_stay_fast_and_delete_stops_a_long_command() {
     assert!(t.elapsed() < Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(200));
     assert!(
-        std::process::Command::new("pgrep")
-            .args(["-f", &marker])
-            .output()
-            .unwrap()
-            .stdout
-            .is_empty(),
+        common::processes_matching(&marker).is_empty(),
         "the command survived delete"
     );
 }
@@ -497,12 +486,7 @@ fn sigkill_mid_run_keeps_every_acknowledged_event() {
     let _ = child.wait();
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        std::process::Command::new("pgrep")
-            .args(["-f", &marker])
-            .output()
-            .unwrap()
-            .stdout
-            .is_empty(),
+        common::processes_matching(&marker).is_empty(),
         "the killed server's command lives on"
     );
 }

@@ -175,13 +175,10 @@ fn twenty_sigkills_lose_no_acknowledged_event() {
     let _ = child.kill();
     let _ = child.wait();
     std::thread::sleep(Duration::from_millis(300));
-    let left = Command::new("pgrep")
-        .args(["-f", &marker])
-        .output()
-        .unwrap();
+    let left = common::processes_matching(&marker);
     assert!(
-        left.stdout.is_empty(),
+        left.is_empty(),
         "commands of killed servers live on: {}",
-        String::from_utf8_lossy(&left.stdout)
+        left
     );
 }

@@ -358,10 +358,7 @@ fn binary_serves_and_shuts_down_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status:?}");
-    let ps = std::process::Command::new("pgrep")
-        .args(["-f", &marker])
-        .output()
-        .unwrap();
-    assert!(ps.stdout.is_empty(), "a child command outlived the server");
+    let ps = common::processes_matching(&marker);
+    assert!(ps.is_empty(), "a child command outlived the server");
     assert!(TcpStream::connect(url.trim_start_matches("http://")).is_err());
 }

@@ -137,21 +137,12 @@ fn reset_starts_a_new_shell_and_close_kills_jobs() {
     t.execute(&action(&format!("(exec -a {marker} sleep 300) &")))
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let running = std::process::Command::new("pgrep")
-        .args(["-f", &marker])
-        .output()
-        .unwrap();
-    assert!(!running.stdout.is_empty(), "the background job started");
+    let running = common::processes_matching(&marker);
+    assert!(!running.is_empty(), "the background job started");
     t.close();
     std::thread::sleep(Duration::from_millis(200));
-    let left = std::process::Command::new("pgrep")
-        .args(["-f", &marker])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "a background job outlived the terminal"
-    );
+    let left = common::processes_matching(&marker);
+    assert!(left.is_empty(), "a background job outlived the terminal");
 }
 
 #[test]

@@ -68,15 +68,8 @@ fn timeout_kills_the_whole_process_group() {
     assert_eq!(r.exit_code, -1);
     assert!(r.timeout_occurred, "{r:?}");
     std::thread::sleep(Duration::from_millis(300));
-    let ps = std::process::Command::new("pgrep")
-        .args(["-f", &marker])
-        .output()
-        .unwrap();
-    assert!(
-        ps.stdout.is_empty(),
-        "a timed-out command survived: {:?}",
-        String::from_utf8_lossy(&ps.stdout)
-    );
+    let ps = common::processes_matching(&marker);
+    assert!(ps.is_empty(), "a timed-out command survived: {:?}", ps);
 }
 
 #[test]

@@ -149,3 +149,13 @@ pub fn create_scripted_conversation(
     let info: serde_json::Value = r.body_mut().read_json().unwrap();
     info["id"].as_str().unwrap().to_string()
 }
+
+/// The `pgrep -f` lines of processes whose command line contains `marker`
+/// (empty when none runs).
+pub fn processes_matching(marker: &str) -> String {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .expect("pgrep runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
