@@ -60,6 +60,14 @@ fn send(url: &str, id: &str, text: &str) {
     assert_eq!(r.status().as_u16(), 200);
 }
 
+fn sleep_binary() -> String {
+    let out = Command::new("sh")
+        .args(["-c", "command -v sleep"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// A tiny deterministic generator (seeded, printed) for the kill points.
 struct Lcg(u64);
 impl Lcg {
@@ -83,6 +91,10 @@ fn twenty_sigkills_lose_no_acknowledged_event() {
     println!("kill-point seed {seed}");
     let mut rng = Lcg(seed);
     let marker = format!("ohs_campaign_{}", std::process::id());
+    // A workspace command (a plain `sh -c`, no terminal) under a name that
+    // carries the marker: `sleep` reached through a symlink.
+    let sleeper = work.path().join(format!("{marker}_ws"));
+    std::os::unix::fs::symlink(sleep_binary(), &sleeper).unwrap();
     // (conversation id, ids acknowledged over its socket before a kill)
     let mut history: Vec<(String, Vec<String>)> = Vec::new();
     for round in 0..ROUNDS {
@@ -150,6 +162,11 @@ fn twenty_sigkills_lose_no_acknowledged_event() {
             &id,
             &format!("echo round {round}; exec -a {marker} sleep 30"),
         );
+        let started = raw_agent()
+            .post(format!("{url}/api/bash/start_bash_command"))
+            .send_json(json!({"command": format!("'{}' 30; true", sleeper.display())}))
+            .unwrap();
+        assert_eq!(started.status().as_u16(), 200);
         let kill_after = Duration::from_millis(20 + rng.next(400));
         let deadline = std::time::Instant::now() + kill_after;
         let mut acked = Vec::new();

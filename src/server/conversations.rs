@@ -28,6 +28,7 @@ use crate::conversation::state::ConversationState;
 use crate::conversation::{store, title, Conversation};
 use crate::llm::{Llm, Secret};
 use crate::tool::{Toolbox, ToolboxConfig};
+use crate::util::guardian::Guardian;
 use crate::util::id::{dashed, normalize_uuid};
 use crate::util::process::ProcessGroups;
 use crate::wire::{ConversationInfo, Event, ExecutionStatus, Message, StartConversationRequest};
@@ -80,6 +81,8 @@ pub struct ConversationService {
     secrets: Option<SecretBox>,
     durable: bool,
     no_output_timeout: Duration,
+    /// Kills the commands of every conversation should the server crash.
+    guardian: Option<Arc<Guardian>>,
     entries: RwLock<BTreeMap<String, Arc<Entry>>>,
 }
 
@@ -95,6 +98,7 @@ impl ConversationService {
         durable: bool,
         no_output_timeout: Duration,
         secrets: Option<SecretBox>,
+        guardian: Option<Arc<Guardian>>,
     ) -> Result<Arc<Self>> {
         std::fs::create_dir_all(root)
             .map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
@@ -103,6 +107,7 @@ impl ConversationService {
             secrets,
             durable,
             no_output_timeout,
+            guardian,
             entries: RwLock::new(BTreeMap::new()),
         });
         let mut interrupted = Vec::new();
@@ -132,7 +137,7 @@ impl ConversationService {
             if state.execution_status == ExecutionStatus::Running {
                 interrupted.push(hex.clone());
             }
-            service.insert(Entry::new(dashed(&hex), path, meta));
+            service.insert(Entry::new(dashed(&hex), path, meta, &service.guardian));
         }
         for hex in interrupted {
             if let Some(entry) = service.get(&hex) {
@@ -297,7 +302,7 @@ impl ConversationService {
             self.seal_credential(&dir, "llm_api_key", key.expose())?;
         }
         let conv = Conversation::create(state.clone(), Some(dir.clone()), self.durable)?;
-        let entry = self.insert(Entry::new(id, dir, meta));
+        let entry = self.insert(Entry::new(id, dir, meta, &self.guardian));
         self.install_agent(&conv, &state, &entry)?;
         *lock(&entry.loaded) = Some(Arc::clone(&conv));
         if let Some(first) = req.initial_message {
@@ -538,13 +543,13 @@ impl ConversationService {
 }
 
 impl Entry {
-    fn new(id: String, dir: PathBuf, meta: Meta) -> Self {
+    fn new(id: String, dir: PathBuf, meta: Meta, guardian: &Option<Arc<Guardian>>) -> Self {
         Entry {
             id,
             dir,
             meta: Mutex::new(meta),
             loaded: Mutex::new(None),
-            groups: Arc::new(ProcessGroups::default()),
+            groups: Arc::new(ProcessGroups::guarded_by(guardian.clone())),
             run_active: Arc::new(AtomicBool::new(false)),
             run_thread: Mutex::new(None),
             deleted: AtomicBool::new(false),

@@ -41,6 +41,7 @@ use http::{split_target, ApiError, ApiRequest, ApiResponse};
 use listener::{Frontend, RequestHead};
 
 use crate::bash::BashService;
+use crate::util::guardian::Guardian;
 use crate::util::process::ProcessGroups;
 use crate::{Error, Result};
 use conversations::ConversationService;
@@ -119,7 +120,14 @@ impl Server {
         let socket_dir = private_socket_dir()?;
         let http = tiny_http::Server::http_unix(&socket_dir.join("http.sock"))
             .map_err(|e| Error::Process(format!("starting the internal HTTP server: {e}")))?;
-        let groups = Arc::new(ProcessGroups::default());
+        let guardian = match Guardian::spawn() {
+            Ok(g) => Some(Arc::new(g)),
+            Err(e) => {
+                log::warn!("{e}: commands may outlive a crash of this server");
+                None
+            }
+        };
+        let groups = Arc::new(ProcessGroups::guarded_by(guardian.clone()));
         let bash = BashService::new(&config.bash_events_dir(), None, Arc::clone(&groups));
         let sealer = config
             .secret_key
@@ -135,6 +143,7 @@ impl Server {
             config.durable,
             crate::tool::terminal::NO_CHANGE_TIMEOUT,
             sealer,
+            guardian,
         )?;
         let app = Arc::new(App {
             config,

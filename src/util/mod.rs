@@ -1,7 +1,8 @@
 //! Small helpers with no domain of their own: random ids, timestamps, secret
-//! masking and atomic file writes.
+//! masking, atomic file writes, child processes and their guardian.
 
 pub mod fs;
+pub mod guardian;
 pub mod id;
 pub mod process;
 pub mod time;

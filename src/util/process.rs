@@ -5,33 +5,53 @@
 #![allow(unsafe_code)]
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::guardian::Guardian;
 
 /// The live process groups started by one owner (a server, a service), so
 /// that owner can kill all of them at shutdown without touching groups that
-/// belong to anyone else in the same process.
+/// belong to anyone else in the same process. With a [`Guardian`], the groups
+/// are also killed if this process dies without a chance to do it itself.
 #[derive(Debug, Default)]
-pub struct ProcessGroups(Mutex<HashSet<i32>>);
+pub struct ProcessGroups {
+    live: Mutex<HashSet<i32>>,
+    guardian: Option<Arc<Guardian>>,
+}
 
 impl ProcessGroups {
+    /// An empty registry whose groups `guardian` kills should we crash.
+    pub fn guarded_by(guardian: Option<Arc<Guardian>>) -> Self {
+        ProcessGroups {
+            live: Mutex::default(),
+            guardian,
+        }
+    }
+
     /// Records a live process group (its leader's pid).
     pub fn register(&self, pgid: i32) {
-        if let Ok(mut set) = self.0.lock() {
+        if let Ok(mut set) = self.live.lock() {
             set.insert(pgid);
+        }
+        if let Some(g) = &self.guardian {
+            g.watch(pgid);
         }
     }
 
     /// Forgets a process group whose leader has been reaped.
     pub fn unregister(&self, pgid: i32) {
-        if let Ok(mut set) = self.0.lock() {
+        if let Ok(mut set) = self.live.lock() {
             set.remove(&pgid);
+        }
+        if let Some(g) = &self.guardian {
+            g.forget(pgid);
         }
     }
 
     /// Kills every registered group at once (SIGKILL); returns how many.
     pub fn kill_all(&self) -> usize {
-        let groups: Vec<i32> = match self.0.lock() {
+        let groups: Vec<i32> = match self.live.lock() {
             Ok(set) => set.iter().copied().collect(),
             Err(_) => return 0,
         };
