@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::{LevelFilter, Log, Metadata, Record};
 
 struct Logger {
     json: bool,
@@ -15,7 +15,6 @@ struct Logger {
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         metadata.level() <= self.level
-            && !(metadata.target().starts_with("tiny_http") && metadata.level() > Level::Warn)
     }
 
     fn log(&self, record: &Record<'_>) {

@@ -1,6 +1,7 @@
 //! Server settings: where to listen, where state lives, keys and limits.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::auth::SessionKeys;
 
@@ -31,6 +32,13 @@ pub struct ServerConfig {
     /// Key for sealing stored credentials (`OH_SECRET_KEY`); the first
     /// session key is used when unset.
     pub secret_key: Option<crate::llm::Secret>,
+    /// How long a client may take to send a request head, and again its
+    /// body (plus one second per 100 KiB of announced body), however slowly
+    /// it trickles in; then 408 (default 30 s, `OH_REQUEST_TIMEOUT_SECONDS`).
+    pub request_timeout: Duration,
+    /// The most client connections open at once (HTTP and WebSocket); more
+    /// are answered 503 and closed (default 1,024, `OH_MAX_CONNECTIONS`).
+    pub max_connections: usize,
 }
 
 impl ServerConfig {
@@ -46,11 +54,14 @@ impl ServerConfig {
             file_root: None,
             durable: false,
             secret_key: None,
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
         }
     }
 
     /// Defaults plus the environment: session keys (`SESSION_API_KEY`,
-    /// `OH_SESSION_API_KEYS_*`), `OH_STATE_DIR`, `OH_FILE_ROOT`.
+    /// `OH_SESSION_API_KEYS_*`), `OH_STATE_DIR`, `OH_FILE_ROOT`, `OH_FSYNC`,
+    /// `OH_SECRET_KEY`, `OH_REQUEST_TIMEOUT_SECONDS`, `OH_MAX_CONNECTIONS`.
     pub fn from_env(host: impl Into<String>, port: u16) -> Self {
         let mut c = Self::new(host, port);
         c.session_keys = SessionKeys::from_env();
@@ -66,6 +77,12 @@ impl ServerConfig {
         if let Ok(root) = std::env::var("OH_FILE_ROOT") {
             c.file_root = Some(PathBuf::from(root));
         }
+        if let Some(secs) = env_number("OH_REQUEST_TIMEOUT_SECONDS") {
+            c.request_timeout = Duration::from_secs_f64(secs.max(0.1));
+        }
+        if let Some(n) = env_number("OH_MAX_CONNECTIONS") {
+            c.max_connections = (n as usize).max(1);
+        }
         c
     }
 
@@ -77,5 +94,18 @@ impl ServerConfig {
     /// Directory of stored conversations.
     pub fn conversations_dir(&self) -> PathBuf {
         self.state_dir.join("conversations")
+    }
+}
+
+/// A positive number from the environment; unset or unparsable is `None`
+/// (with a warning for the latter).
+fn env_number(name: &str) -> Option<f64> {
+    let raw = std::env::var(name).ok()?;
+    match raw.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Some(n),
+        _ => {
+            log::warn!("ignoring {name}={raw:?}: not a positive number");
+            None
+        }
     }
 }

@@ -188,6 +188,8 @@ pub enum ApiError {
     NotFound(String),
     /// 405 `{"detail": "Method Not Allowed"}`.
     MethodNotAllowed,
+    /// 408 `{"detail": "..."}`: the request did not arrive in time.
+    RequestTimeout,
     /// 409 `{"detail": "..."}`.
     Conflict(String),
     /// 413 `{"detail": "..."}`.
@@ -196,6 +198,8 @@ pub enum ApiError {
     Validation(Vec<ValidationError>),
     /// 422 `{"detail": "..."}` (routes that raise with a message).
     Unprocessable(String),
+    /// 431 `{"detail": "..."}`: the request head is too large.
+    HeaderTooLarge,
     /// 500 `{"detail": "Internal Server Error", "exception": ..., "error_id": ...}`.
     Internal(String),
 }
@@ -230,7 +234,19 @@ impl ApiError {
             ApiError::Forbidden(d) => (403, json!(d), None, None),
             ApiError::NotFound(d) => (404, json!(d), None, None),
             ApiError::MethodNotAllowed => (405, json!("Method Not Allowed"), None, None),
+            ApiError::RequestTimeout => (
+                408,
+                json!("The request did not arrive in time."),
+                None,
+                None,
+            ),
             ApiError::Conflict(d) => (409, json!(d), None, None),
+            ApiError::HeaderTooLarge => (
+                431,
+                json!("Request header fields are too large."),
+                None,
+                None,
+            ),
             ApiError::PayloadTooLarge(limit) => (
                 413,
                 json!(format!(

@@ -1,60 +1,31 @@
 //! The TCP front door. We own the listening socket and give every accepted
-//! connection its own thread, which reads the request head and then either
-//! - keeps the socket for a WebSocket upgrade to `/sockets/...` (handled by
-//!   tungstenite on our own `TcpStream`, so it can be read and written at once),
-//! - or splices the connection to the internal tiny_http server on a private
-//!   Unix socket: one thread copies client -> tiny_http, another copies back.
+//! connection its own thread, which reads requests one after another
+//! ([`http1`](super::http1)) and answers each itself, or hands the socket to
+//! the WebSocket code when a request asks for an upgrade to `/sockets/...`.
 //!
 //! Owning `accept` also means one failing `accept` (e.g. out of file
-//! descriptors) is logged and retried instead of ending the server.
+//! descriptors) is logged and retried instead of ending the server, and a
+//! flood of connections beyond [`ServerConfig::max_connections`] is turned
+//! away with 503 instead of one thread each.
+//!
+//! [`ServerConfig::max_connections`]: super::ServerConfig::max_connections
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The longest request head we read (request line + headers).
-pub const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// How long a client may take to send a request head.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+use super::http::{ApiError, ApiResponse};
+use super::http1::{Connection, ReadError};
+use super::App;
+
 /// How long an idle keep-alive connection stays open.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A parsed request head: what we need to route a connection.
-pub struct RequestHead {
-    /// Method.
-    pub method: String,
-    /// Request target (path and query).
-    pub target: String,
-    /// Headers with lower-case names.
-    pub headers: Vec<(String, String)>,
-}
-
-impl RequestHead {
-    /// A header by lower-case name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn is_websocket_upgrade(&self) -> bool {
-        self.header("upgrade")
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-    }
-}
-
-/// What a connection thread hands WebSocket upgrades to.
-pub type UpgradeHandler = dyn Fn(TcpStream, RequestHead, Vec<u8>) + Send + Sync;
-
 /// Shared state of the accept loop and its connection threads.
 pub struct Frontend {
-    pub(crate) internal: PathBuf,
-    pub(crate) upgrade: Box<UpgradeHandler>,
+    pub(crate) app: Arc<App>,
     pub(crate) stopping: AtomicBool,
     pub(crate) open_connections: AtomicUsize,
 }
@@ -69,8 +40,13 @@ pub fn accept_loop(listener: TcpListener, frontend: Arc<Frontend>) {
         match stream {
             Ok(tcp) => {
                 backoff = Duration::from_millis(5);
+                let open = frontend.open_connections.fetch_add(1, Ordering::SeqCst);
+                if open >= frontend.app.config.max_connections {
+                    frontend.open_connections.fetch_sub(1, Ordering::SeqCst);
+                    turn_away(tcp);
+                    continue;
+                }
                 let fe = Arc::clone(&frontend);
-                fe.open_connections.fetch_add(1, Ordering::SeqCst);
                 let spawned = std::thread::Builder::new()
                     .name("conn".into())
                     .spawn(move || {
@@ -95,192 +71,56 @@ pub fn accept_loop(listener: TcpListener, frontend: Arc<Frontend>) {
     }
 }
 
-fn serve_connection(mut tcp: TcpStream, frontend: &Frontend) {
-    let _ = tcp.set_nodelay(true);
-    let _ = tcp.set_read_timeout(Some(HEAD_TIMEOUT));
-    let (head, buffered) = match read_head(&mut tcp) {
-        Ok(Some(v)) => v,
-        Ok(None) => return,
-        Err(HeadError::TooLarge) => {
-            let _ = tcp.write_all(
-                b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\ncontent-length: 51\r\nconnection: close\r\n\r\n{\"detail\":\"Request header fields are too large.\"}\n",
-            );
-            return;
-        }
-        Err(HeadError::Io) => return,
-    };
-    let path = head.target.split('?').next().unwrap_or("");
-    if head.is_websocket_upgrade() && path.starts_with("/sockets/") {
-        let body_start = buffered
-            .len()
-            .min(head_len(&buffered).unwrap_or(buffered.len()));
-        let leftover = buffered[body_start..].to_vec();
-        let _ = tcp.set_read_timeout(None);
-        (frontend.upgrade)(tcp, head, leftover);
-        return;
-    }
-    relay(tcp, &buffered, frontend);
+/// Answers 503 on the accept thread without reading the request.
+fn turn_away(mut tcp: TcpStream) {
+    log::warn!("too many open connections; turning one away");
+    let _ = tcp.set_write_timeout(Some(Duration::from_millis(200)));
+    let body = br#"{"detail":"Too many open connections; try again shortly."}"#;
+    let _ = write!(
+        tcp,
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = tcp.write_all(body);
 }
 
-enum HeadError {
-    TooLarge,
-    Io,
-}
-
-/// Index just past `\r\n\r\n`, if present.
-fn head_len(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
-}
-
-/// Reads until the end of the request head. `Ok(None)` when the client
-/// closed without sending anything.
-fn read_head(tcp: &mut TcpStream) -> Result<Option<(RequestHead, Vec<u8>)>, HeadError> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    let end = loop {
-        if let Some(end) = head_len(&buf) {
-            break end;
-        }
-        if buf.len() > MAX_HEAD_BYTES {
-            return Err(HeadError::TooLarge);
-        }
-        match tcp.read(&mut chunk) {
-            Ok(0) if buf.is_empty() => return Ok(None),
-            Ok(0) => return Err(HeadError::Io),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(HeadError::Io),
-        }
-    };
-    let text = String::from_utf8_lossy(&buf[..end]);
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next().unwrap_or("");
-    let mut parts = request_line.split(' ');
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("").to_string();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Ok(Some((
-        RequestHead {
-            method,
-            target,
-            headers,
-        },
-        buf,
-    )))
-}
-
-/// Copies bytes both ways between the client and tiny_http until either
-/// side closes, or the connection has been idle (no request in flight) for
-/// [`IDLE_TIMEOUT`].
-fn relay(tcp: TcpStream, buffered: &[u8], frontend: &Frontend) {
-    let mut inner = match UnixStream::connect(&frontend.internal) {
-        Ok(s) => s,
-        Err(e) => {
-            log::error!("cannot reach the internal HTTP server: {e}");
-            return;
-        }
-    };
-    if inner.write_all(buffered).is_err() {
-        return;
-    }
-    let (Ok(mut tcp_out), Ok(mut inner_in)) = (tcp.try_clone(), inner.try_clone()) else {
-        return;
-    };
-    let activity = Arc::new(Activity::default());
-    activity.request();
-    let back = {
-        let activity = Arc::clone(&activity);
-        std::thread::Builder::new()
-            .name("conn-relay".into())
-            .spawn(move || {
-                let mut buf = vec![0u8; 16 * 1024];
-                loop {
-                    match inner_in.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            activity.response();
-                            if tcp_out.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let _ = tcp_out.shutdown(Shutdown::Both);
-            })
-    };
-    let Ok(back) = back else { return };
-    let mut tcp_in = tcp;
-    let _ = tcp_in.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut buf = vec![0u8; 16 * 1024];
+fn serve_connection(tcp: TcpStream, frontend: &Frontend) {
+    let app = &frontend.app;
+    let timeout = app.config.request_timeout;
+    let mut conn = Connection::new(tcp);
+    let mut idle = timeout;
     loop {
-        match tcp_in.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                activity.request();
-                if inner.write_all(&buf[..n]).is_err() {
-                    break;
+        let head = match conn.read_head(idle, timeout, &frontend.stopping) {
+            Ok(head) => head,
+            Err(e) => {
+                if let Some(response) = error_response(&e) {
+                    let _ = conn.write_response(&response, false, false);
                 }
+                return;
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if frontend.stopping.load(Ordering::SeqCst) && !activity.in_flight() {
-                    break;
-                }
-                if !activity.in_flight() && activity.idle_for() > IDLE_TIMEOUT {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
+        };
+        let path = head.target.split('?').next().unwrap_or("");
+        if head.is_websocket_upgrade() && path.starts_with("/sockets/") {
+            let (tcp, leftover) = conn.into_parts();
+            let _ = tcp.set_read_timeout(None);
+            super::ws::handle(app, tcp, head, leftover);
+            return;
         }
-    }
-    let _ = inner.shutdown(Shutdown::Write);
-    let _ = back.join();
-}
-
-/// When bytes last went each way; a request is in flight while the client
-/// has sent more recently than the server answered.
-struct Activity {
-    epoch: Instant,
-    last_request: AtomicU64,
-    last_response: AtomicU64,
-}
-
-impl Default for Activity {
-    fn default() -> Self {
-        Activity {
-            epoch: Instant::now(),
-            last_request: AtomicU64::new(0),
-            last_response: AtomicU64::new(0),
+        if !super::serve_request(app, &mut conn, head, &frontend.stopping) {
+            return;
         }
+        idle = IDLE_TIMEOUT;
     }
 }
 
-impl Activity {
-    fn now(&self) -> u64 {
-        self.epoch.elapsed().as_micros() as u64 + 1
-    }
-    fn request(&self) {
-        self.last_request.store(self.now(), Ordering::SeqCst);
-    }
-    fn response(&self) {
-        self.last_response.store(self.now(), Ordering::SeqCst);
-    }
-    fn in_flight(&self) -> bool {
-        self.last_request.load(Ordering::SeqCst) > self.last_response.load(Ordering::SeqCst)
-    }
-    fn idle_for(&self) -> Duration {
-        let last = self
-            .last_request
-            .load(Ordering::SeqCst)
-            .max(self.last_response.load(Ordering::SeqCst));
-        Duration::from_micros(self.now().saturating_sub(last))
-    }
+/// What the client hears when its request could not be read.
+pub(crate) fn error_response(e: &ReadError) -> Option<ApiResponse> {
+    let error = match e {
+        ReadError::Closed | ReadError::Io => return None,
+        ReadError::BadRequest(why) => ApiError::BadRequest(format!("Invalid HTTP request: {why}")),
+        ReadError::HeadTooLarge => ApiError::HeaderTooLarge,
+        ReadError::TooLarge(limit) => ApiError::PayloadTooLarge(*limit),
+        ReadError::Timeout => ApiError::RequestTimeout,
+    };
+    Some(error.into_response())
 }

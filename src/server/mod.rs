@@ -2,14 +2,12 @@
 //!
 //! # Threads
 //! - **accept**: owns the TCP listener; each accepted connection gets a
-//!   **conn** thread ([`listener`]). WebSocket upgrades stay on that thread;
-//!   other connections are spliced to an internal tiny_http server on a
-//!   private Unix socket (plus one **conn-relay** thread for the way back).
-//! - **http-worker** threads take parsed requests from tiny_http and run
-//!   handlers. The pool grows when every worker is busy (so a long
-//!   `execute_bash_command` never blocks other requests) and shrinks when
-//!   idle. There is no global lock around request handling: handlers share
-//!   [`App`] and lock only the piece of state they touch, briefly.
+//!   **conn** thread ([`listener`]) that reads its requests ([`http1`]),
+//!   runs their handlers and writes the answers, so a long
+//!   `execute_bash_command` only ever holds its own connection. WebSocket
+//!   upgrades stay on that thread too ([`ws`]). There is no global lock
+//!   around request handling: handlers share [`App`] and lock only the piece
+//!   of state they touch, briefly.
 //! - Commands started through `/api/bash` have their own threads ([`crate::bash`]).
 //!
 //! # Shutdown
@@ -21,16 +19,15 @@ pub mod auth;
 pub mod config;
 pub mod conversations;
 pub mod http;
+pub mod http1;
 pub mod listener;
 pub mod multipart;
 pub mod routes;
 pub mod secrets;
 pub mod ws;
 
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,7 +35,8 @@ use std::time::{Duration, Instant};
 pub use auth::SessionKeys;
 pub use config::ServerConfig;
 use http::{split_target, ApiError, ApiRequest, ApiResponse};
-use listener::{Frontend, RequestHead};
+use http1::{Connection, Framing, RequestHead};
+use listener::Frontend;
 
 use crate::bash::BashService;
 use crate::util::guardian::Guardian;
@@ -48,9 +46,8 @@ use conversations::ConversationService;
 
 /// How long shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-const MIN_WORKERS: usize = 2;
-const MAX_WORKERS: usize = 1024;
-const WORKER_IDLE_EXIT: Duration = Duration::from_secs(30);
+/// The slowest body upload we wait for, beyond the request timeout.
+const MIN_UPLOAD_BYTES_PER_SEC: u64 = 100 * 1024;
 
 /// State shared by all handlers.
 pub struct App {
@@ -85,8 +82,6 @@ pub struct Server {
     app: Arc<App>,
     listener: TcpListener,
     addr: SocketAddr,
-    http: Arc<tiny_http::Server>,
-    socket_dir: PathBuf,
     stopping: Arc<AtomicBool>,
 }
 
@@ -117,16 +112,7 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the bound address", e))?;
-        let socket_dir = private_socket_dir()?;
-        let http = tiny_http::Server::http_unix(&socket_dir.join("http.sock"))
-            .map_err(|e| Error::Process(format!("starting the internal HTTP server: {e}")))?;
-        let guardian = match Guardian::spawn() {
-            Ok(g) => Some(Arc::new(g)),
-            Err(e) => {
-                log::warn!("{e}: commands may outlive a crash of this server");
-                None
-            }
-        };
+        let guardian = Some(Arc::new(Guardian::new()));
         let groups = Arc::new(ProcessGroups::guarded_by(guardian.clone()));
         let bash = BashService::new(&config.bash_events_dir(), None, Arc::clone(&groups));
         let sealer = config
@@ -158,8 +144,6 @@ impl Server {
             app,
             listener,
             addr,
-            http: Arc::new(http),
-            socket_dir,
             stopping: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -180,26 +164,10 @@ impl Server {
     /// Serves until [`ServerHandle::shutdown`], then drains and cleans up.
     pub fn run(self) -> Result<()> {
         let frontend = Arc::new(Frontend {
-            internal: self.socket_dir.join("http.sock"),
-            upgrade: {
-                let app = Arc::clone(&self.app);
-                Box::new(move |tcp: TcpStream, head: RequestHead, rest: Vec<u8>| {
-                    ws::handle(&app, tcp, head, rest)
-                })
-            },
+            app: Arc::clone(&self.app),
             stopping: AtomicBool::new(false),
             open_connections: AtomicUsize::new(0),
         });
-        let pool = Arc::new(Pool {
-            http: Arc::clone(&self.http),
-            app: Arc::clone(&self.app),
-            idle: AtomicUsize::new(0),
-            total: AtomicUsize::new(0),
-            stopping: Arc::clone(&self.stopping),
-        });
-        for _ in 0..MIN_WORKERS {
-            pool.spawn_worker()?;
-        }
         let accept = {
             let fe = Arc::clone(&frontend);
             let listener = self
@@ -229,97 +197,23 @@ impl Server {
         if killed > 0 {
             log::info!("killed {killed} child process group(s)");
         }
-        for _ in 0..pool.total.load(Ordering::SeqCst) {
-            self.http.unblock();
-        }
-        let _ = std::fs::remove_dir_all(&self.socket_dir);
         log::info!("server stopped");
         Ok(())
     }
 }
 
-/// A fresh directory only we can enter, for the internal socket.
-fn private_socket_dir() -> Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = std::env::temp_dir().join(format!(
-        "openhands-sync-{}-{}",
-        std::process::id(),
-        &crate::util::id::uuid4_hex()[..8]
-    ));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    Ok(dir)
-}
-
-/// Worker threads that take requests from tiny_http.
-struct Pool {
-    http: Arc<tiny_http::Server>,
-    app: Arc<App>,
-    idle: AtomicUsize,
-    total: AtomicUsize,
-    stopping: Arc<AtomicBool>,
-}
-
-impl Pool {
-    fn spawn_worker(self: &Arc<Self>) -> Result<()> {
-        self.total.fetch_add(1, Ordering::SeqCst);
-        self.idle.fetch_add(1, Ordering::SeqCst);
-        let pool = Arc::clone(self);
-        std::thread::Builder::new()
-            .name("http-worker".into())
-            .spawn(move || pool.work())
-            .map(|_| ())
-            .map_err(|e| {
-                self.total.fetch_sub(1, Ordering::SeqCst);
-                self.idle.fetch_sub(1, Ordering::SeqCst);
-                Error::io("spawning a worker thread", e)
-            })
-    }
-
-    fn work(self: Arc<Self>) {
-        loop {
-            match self.http.recv_timeout(WORKER_IDLE_EXIT) {
-                Ok(Some(request)) => {
-                    if self.idle.fetch_sub(1, Ordering::SeqCst) == 1
-                        && self.total.load(Ordering::SeqCst) < MAX_WORKERS
-                    {
-                        let _ = self.spawn_worker();
-                    }
-                    handle(&self.app, request);
-                    self.idle.fetch_add(1, Ordering::SeqCst);
-                }
-                Ok(None) => {
-                    if self.stopping.load(Ordering::SeqCst)
-                        || self.total.load(Ordering::SeqCst) > MIN_WORKERS
-                    {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
-            if self.stopping.load(Ordering::SeqCst)
-                && self.app.in_flight.load(Ordering::SeqCst) == 0
-            {
-                break;
-            }
-        }
-        self.idle.fetch_sub(1, Ordering::SeqCst);
-        self.total.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Reads, authorises, routes and answers one request; never panics.
-fn handle(app: &App, mut request: tiny_http::Request) {
+/// Reads the body of one request, authorises, routes and answers it; never
+/// panics. Returns whether the connection can carry another request.
+fn serve_request(
+    app: &App,
+    conn: &mut Connection,
+    head: RequestHead,
+    stopping: &AtomicBool,
+) -> bool {
     app.in_flight.fetch_add(1, Ordering::SeqCst);
     app.touch();
     let started = Instant::now();
-    let method = request.method().as_str().to_ascii_uppercase();
-    let target = request.url().to_string();
-    let response = match catch_unwind(AssertUnwindSafe(|| {
-        answer(app, &mut request, &method, &target)
-    })) {
+    let (response, reusable) = match catch_unwind(AssertUnwindSafe(|| answer(app, conn, &head))) {
         Ok(r) => r,
         Err(panic) => {
             let what = panic
@@ -327,72 +221,73 @@ fn handle(app: &App, mut request: tiny_http::Request) {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "handler panicked".into());
-            ApiError::internal(what).into_response()
+            (ApiError::internal(what).into_response(), false)
         }
     };
-    let status = response.status;
-    let path = target.split('?').next().unwrap_or("");
+    let path = head.target.split('?').next().unwrap_or("");
     log::info!(
-        "{method} {path} {status} {:.1}ms",
+        "{} {path} {} {:.1}ms",
+        head.method,
+        response.status,
         started.elapsed().as_secs_f64() * 1000.0
     );
-    let mut reply = tiny_http::Response::from_data(response.body).with_status_code(status);
-    let content_type = ("Content-Type", response.content_type);
-    for (k, v) in std::iter::once(content_type).chain(
-        response
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    ) {
-        match tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            Ok(h) => reply.add_header(h),
-            Err(()) => log::warn!("dropping an invalid response header {k}"),
-        }
-    }
-    let _ = request.respond(reply);
+    let keep_alive = reusable && head.keep_alive() && !stopping.load(Ordering::SeqCst);
+    let head_only = head.method.eq_ignore_ascii_case("HEAD");
+    let written = conn
+        .write_response(&response, keep_alive, head_only)
+        .is_ok();
     app.in_flight.fetch_sub(1, Ordering::SeqCst);
+    written && keep_alive
 }
 
-fn answer(app: &App, request: &mut tiny_http::Request, method: &str, target: &str) -> ApiResponse {
-    let (segments, query) = split_target(target);
-    let headers = request
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str().to_string(),
-            )
-        })
-        .collect();
-    if !routes::is_public(&segments) {
-        let key = request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("X-Session-API-Key"))
-            .map(|h| h.value.as_str().to_string());
-        if !app.config.session_keys.accepts(key.as_deref()) {
-            return ApiError::Unauthorized.into_response();
-        }
+/// The response, and whether the request was read to its end (so the
+/// connection can carry another one).
+fn answer(app: &App, conn: &mut Connection, head: &RequestHead) -> (ApiResponse, bool) {
+    let framing = match http1::framing(head) {
+        Ok(f) => f,
+        Err(e) => return (refusal(&e), false),
+    };
+    let no_body = framing == Framing::Length(0);
+    let (segments, query) = split_target(&head.target);
+    if !routes::is_public(&segments)
+        && !app
+            .config
+            .session_keys
+            .accepts(head.header("x-session-api-key"))
+    {
+        return (ApiError::Unauthorized.into_response(), no_body);
     }
     let limit = routes::body_limit(app, &segments);
-    if request.body_length().is_some_and(|n| n as u64 > limit) {
-        return ApiError::PayloadTooLarge(limit).into_response();
+    let expected = match framing {
+        Framing::Length(n) => n.min(limit),
+        Framing::Chunked => limit,
+    };
+    let deadline = Instant::now()
+        + app.config.request_timeout
+        + Duration::from_secs(expected / MIN_UPLOAD_BYTES_PER_SEC);
+    if !no_body {
+        conn.continue_if_expected(head);
     }
-    let mut body = Vec::new();
-    if let Err(e) = request.as_reader().take(limit + 1).read_to_end(&mut body) {
-        return ApiError::BadRequest(format!("could not read the request body: {e}"))
-            .into_response();
-    }
-    if body.len() as u64 > limit {
-        return ApiError::PayloadTooLarge(limit).into_response();
-    }
+    let body = match conn.read_body(framing, limit, deadline) {
+        Ok(body) => body,
+        Err(e) => return (refusal(&e), false),
+    };
     let req = ApiRequest {
-        method: method.to_string(),
+        method: head.method.to_ascii_uppercase(),
         segments,
         query,
-        headers,
+        headers: head.headers.iter().cloned().collect(),
         body,
     };
-    routes::route(app, &req).unwrap_or_else(ApiError::into_response)
+    (
+        routes::route(app, &req).unwrap_or_else(ApiError::into_response),
+        true,
+    )
+}
+
+/// The answer to a request that could not be read.
+fn refusal(e: &http1::ReadError) -> ApiResponse {
+    listener::error_response(e).unwrap_or_else(|| {
+        ApiError::BadRequest("the request could not be read".into()).into_response()
+    })
 }

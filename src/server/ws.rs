@@ -32,7 +32,7 @@ use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 use tungstenite::Message as WsMessage;
 
 use super::http::split_target;
-use super::listener::RequestHead;
+use super::http1::RequestHead;
 use super::App;
 use crate::conversation::Published;
 use crate::wire::{Event, EventMeta, Message, Role as MsgRole, ServerErrorEvent, Source};

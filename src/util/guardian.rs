@@ -39,29 +39,31 @@ done
 for g in $live; do kill -s KILL -- "-$g" 2>/dev/null; done
 "#;
 
-/// A running guardian process; see the module docs.
-#[derive(Debug)]
+/// The guardian of one server; see the module docs. Its process starts
+/// with the first group it is asked to watch, so a server that never runs a
+/// command never has one.
+#[derive(Debug, Default)]
 pub struct Guardian {
-    input: Mutex<Option<ChildStdin>>,
-    child: Mutex<Child>,
+    process: Mutex<Process>,
+}
+
+#[derive(Debug, Default)]
+enum Process {
+    /// Not needed yet.
+    #[default]
+    NotStarted,
+    Running {
+        input: ChildStdin,
+        child: Child,
+    },
+    /// It could not be started or has died; commands may outlive a crash.
+    Gone,
 }
 
 impl Guardian {
-    /// Starts the guardian.
-    pub fn spawn() -> Result<Guardian> {
-        let mut child = Command::new("/bin/sh")
-            .args(["-c", SCRIPT, "openhands-sync-guardian"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| Error::io("starting the guardian process", e))?;
-        let input = child.stdin.take();
-        Ok(Guardian {
-            input: Mutex::new(input),
-            child: Mutex::new(child),
-        })
+    /// A guardian whose process starts when the first group is watched.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Asks the guardian to kill group `pgid` if this process dies.
@@ -75,15 +77,44 @@ impl Guardian {
     }
 
     fn tell(&self, op: char, pgid: i32) {
-        let Ok(mut input) = self.input.lock() else {
+        let Ok(mut process) = self.process.lock() else {
             return;
         };
-        let Some(pipe) = input.as_mut() else {
-            return;
-        };
-        if let Err(e) = writeln!(pipe, "{op}{pgid}") {
-            log::warn!("the guardian process is gone ({e}); commands may outlive a crash");
-            *input = None;
+        if matches!(*process, Process::NotStarted) {
+            *process = match start() {
+                Ok((input, child)) => Process::Running { input, child },
+                Err(e) => {
+                    log::warn!("{e}: commands may outlive a crash of this process");
+                    Process::Gone
+                }
+            };
+        }
+        if let Process::Running { input, .. } = &mut *process {
+            if let Err(e) = writeln!(input, "{op}{pgid}") {
+                log::warn!("the guardian process is gone ({e}); commands may outlive a crash");
+                *process = Process::Gone;
+            }
+        }
+    }
+}
+
+fn start() -> Result<(ChildStdin, Child)> {
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", SCRIPT, "openhands-sync-guardian"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::io("starting the guardian process", e))?;
+    match child.stdin.take() {
+        Some(input) => Ok((input, child)),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(Error::Process(
+                "the guardian process has no input pipe".into(),
+            ))
         }
     }
 }
@@ -91,10 +122,12 @@ impl Guardian {
 impl Drop for Guardian {
     /// Closes the pipe (the guardian kills what is still listed) and reaps it.
     fn drop(&mut self) {
-        if let Ok(mut input) = self.input.lock() {
-            input.take();
-        }
-        if let Ok(mut child) = self.child.lock() {
+        let process = match self.process.get_mut() {
+            Ok(p) => std::mem::take(p),
+            Err(poisoned) => std::mem::take(poisoned.into_inner()),
+        };
+        if let Process::Running { input, mut child } = process {
+            drop(input);
             let _ = child.wait();
         }
     }
@@ -115,7 +148,7 @@ mod tests {
 
     #[test]
     fn groups_still_listed_die_when_the_pipe_closes_and_forgotten_ones_live() {
-        let guardian = Guardian::spawn().unwrap();
+        let guardian = Guardian::new();
         let (mut watched, mut forgotten) = (sleeper(), sleeper());
         let (w, f) = (watched.id() as i32, forgotten.id() as i32);
         guardian.watch(w);
