@@ -1,9 +1,9 @@
-//! The server as a whole: auth, bad input, path checks, the binary's CLI and
+//! The server as a whole: auth, path checks, the binary's CLI and
 //! graceful shutdown.
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -89,127 +89,6 @@ fn session_key_guards_api_routes_only() {
         .session_key("s3cret-key")
         .build();
     assert_eq!(ws.execute_command("echo ok").unwrap().stdout, "ok\n");
-}
-
-/// Sends raw bytes and returns the status code of the answer (0 if none).
-fn raw_status(addr: &str, request: &[u8]) -> u16 {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let _ = s.write_all(request);
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out);
-    text.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
-#[test]
-fn a_thousand_malformed_requests_get_4xx_and_the_server_keeps_serving() {
-    let server = TestServer::with(|c| c.max_body_bytes = 64 * 1024);
-    let addr = server.url.trim_start_matches("http://").to_string();
-    let agent = raw_agent();
-    let bodies: Vec<Vec<u8>> = vec![
-        b"{".to_vec(),
-        b"not json".to_vec(),
-        b"[]".to_vec(),
-        b"null".to_vec(),
-        br#"{"command": 5}"#.to_vec(),
-        br#"{"command": "true", "timeout": "soon"}"#.to_vec(),
-        br#"{"command": "true", "timeout": -1}"#.to_vec(),
-        br#"{"cwd": "/tmp"}"#.to_vec(),
-        vec![0xff, 0xfe, b'{', 0x80],
-        "[".repeat(10_000).into_bytes(),
-        format!(r#"{{"command": "{}"}}"#, "x".repeat(100_000)).into_bytes(),
-    ];
-    let routes = [
-        "/api/bash/start_bash_command",
-        "/api/bash/execute_bash_command",
-    ];
-    let mut count = 0;
-    let mut failures = Vec::new();
-    let mut check = |what: String, status: u16| {
-        count += 1;
-        if !(400..500).contains(&status) {
-            failures.push(format!("{what} -> {status}"));
-        }
-    };
-    for i in 0..45 {
-        for (j, body) in bodies.iter().enumerate() {
-            let route = routes[(i + j) % routes.len()];
-            let r = agent
-                .post(format!("{}{route}", server.url))
-                .content_type("application/json")
-                .send(&body[..])
-                .unwrap();
-            check(format!("POST {route} body #{j}"), r.status().as_u16());
-        }
-        for q in [
-            "limit=0",
-            "limit=101",
-            "limit=abc",
-            "sort_order=SIDEWAYS",
-            "command_id__eq=nope",
-            "order__gt=x",
-            "timestamp__gte=yesterday",
-        ] {
-            let r = agent
-                .get(format!("{}/api/bash/bash_events/search?{q}", server.url))
-                .call()
-                .unwrap();
-            check(format!("search ?{q}"), r.status().as_u16());
-        }
-        for path in [
-            "/nope",
-            "/api/nope",
-            "/api/bash/bash_events/not-a-uuid",
-            "/api/bash/bash_events/0123456789abcdef0123456789abcdef",
-            "/api/file/download",
-            "/api/file/download?path=relative",
-            "/api/file/download?path=%2Fno%2Fsuch%2Ffile",
-            "/api/file/download?path=%2Ftmp%00x",
-        ] {
-            let r = agent.get(format!("{}{path}", server.url)).call().unwrap();
-            check(format!("GET {path}"), r.status().as_u16());
-        }
-        let r = agent
-            .delete(format!("{}/api/bash/start_bash_command", server.url))
-            .call()
-            .unwrap();
-        check("DELETE start_bash_command".into(), r.status().as_u16());
-        let r = agent
-            .post(format!(
-                "{}/api/file/upload?path=/tmp/ohs-never",
-                server.url
-            ))
-            .content_type("multipart/form-data; boundary=xyz")
-            .send(&b"--xyz\r\nbroken"[..])
-            .unwrap();
-        check("bad multipart".into(), r.status().as_u16());
-    }
-    // Bodies over the limit, declared and undeclared.
-    for _ in 0..5 {
-        let big = vec![b' '; 200 * 1024];
-        let r = agent
-            .post(format!("{}/api/bash/start_bash_command", server.url))
-            .send(&big[..])
-            .unwrap();
-        check("oversized body".into(), r.status().as_u16());
-        let head = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(20 * 1024));
-        check("oversized head".into(), raw_status(&addr, head.as_bytes()));
-    }
-    assert!(count >= 1000, "only {count} requests");
-    assert!(
-        failures.is_empty(),
-        "{} not 4xx: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(10)]
-    );
-    assert!(!std::path::Path::new("/tmp/ohs-never").exists());
-    let ws = openhands_sync::client::RemoteWorkspace::new(&server.url);
-    assert_eq!(ws.execute_command("echo alive").unwrap().stdout, "alive\n");
 }
 
 #[test]

@@ -106,8 +106,23 @@ impl ApiRequest {
                 ctx: Some(json!({ "error": e.to_string() })),
             }])
         })?;
+        // Every request body is a model (a JSON object). serde would also
+        // build a struct from an array of its fields; the reference would not.
+        if !value.is_object() {
+            return Err(not_an_object(&["body"], value));
+        }
         serde_json::from_value(value.clone()).map_err(|e| body_error(&e, value))
     }
+}
+
+/// The 422 for a value at `loc` that should have been an object.
+pub fn not_an_object(loc: &[&str], input: Value) -> ApiError {
+    ApiError::validation(
+        "model_attributes_type",
+        loc,
+        "Input should be a valid dictionary or object to extract fields from",
+        input,
+    )
 }
 
 /// Turns a serde error on a request body into a 422 entry.

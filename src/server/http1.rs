@@ -10,7 +10,7 @@
 //! obsolete line folding and malformed lengths.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,9 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 100;
 /// How often a waiting connection looks at the shutdown flag.
 const WAKE_EVERY: Duration = Duration::from_millis(500);
+/// How long, and how much, [`Connection::linger_close`] reads and discards.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
 /// A parsed request head.
 #[derive(Debug)]
@@ -114,6 +117,30 @@ impl Connection {
     /// WebSocket upgrade).
     pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
         (self.tcp, self.buf)
+    }
+
+    /// Closes without losing the last answer: stops sending, then reads and
+    /// discards what the client still sends (for at most two seconds and
+    /// 4 MiB). Closing with unread input would make the kernel reset the
+    /// connection, and a reset can destroy an error answer the client has
+    /// not read yet (say, a 413 sent while it is still uploading).
+    pub fn linger_close(mut self) {
+        let _ = self.tcp.shutdown(Shutdown::Write);
+        let deadline = Instant::now() + LINGER_TIME;
+        let mut discarded = self.buf.len();
+        let mut chunk = [0u8; 16 * 1024];
+        while discarded < LINGER_BYTES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.tcp.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+            match self.tcp.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => discarded += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
     }
 
     /// Waits up to `idle` for the next request to begin, then reads its head

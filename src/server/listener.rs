@@ -95,6 +95,7 @@ fn serve_connection(tcp: TcpStream, frontend: &Frontend) {
             Err(e) => {
                 if let Some(response) = error_response(&e) {
                     let _ = conn.write_response(&response, false, false);
+                    conn.linger_close();
                 }
                 return;
             }
@@ -107,6 +108,7 @@ fn serve_connection(tcp: TcpStream, frontend: &Frontend) {
             return;
         }
         if !super::serve_request(app, &mut conn, head, &frontend.stopping) {
+            conn.linger_close();
             return;
         }
         idle = IDLE_TIMEOUT;

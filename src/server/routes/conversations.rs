@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::agent::confirmation::ConfirmationPolicy;
 use crate::server::conversations::Entry;
-use crate::server::http::{ApiError, ApiRequest, ApiResponse};
+use crate::server::http::{not_an_object, ApiError, ApiRequest, ApiResponse};
 use crate::server::routes::bash::uuid_param;
 use crate::server::App;
 use crate::wire::{
@@ -37,6 +37,11 @@ fn status_query(req: &ApiRequest) -> Result<Option<ExecutionStatus>, ApiError> {
 /// `POST /api/conversations` -> 201 (new) or 200 (existing id).
 pub fn create(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let start: StartConversationRequest = req.json()?;
+    for (field, value) in [("agent", &start.agent), ("workspace", &start.workspace)] {
+        if !value.is_object() {
+            return Err(not_an_object(&["body", field], value.clone()));
+        }
+    }
     let (entry, is_new) = app.conversations.create(start).map_err(|e| match e {
         crate::Error::InvalidInput(m) => ApiError::Unprocessable(m),
         other => ApiError::internal(other.to_string()),
