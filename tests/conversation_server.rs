@@ -3,46 +3,14 @@
 
 mod common;
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
+use common::binary::BinaryServer;
 use common::{
-    create_scripted_conversation, raw_agent, ws_close_code, ws_connect, ws_next, TempDir,
-    TestServer,
+    create_scripted_conversation, get_json, message, post_json, raw_agent, wait_status,
+    ws_close_code, ws_connect, ws_next, TempDir, TestServer,
 };
 use serde_json::{json, Value};
-
-fn get_json(url: &str) -> (u16, Value) {
-    let mut r = raw_agent().get(url).call().unwrap();
-    let status = r.status().as_u16();
-    (status, r.body_mut().read_json().unwrap_or(Value::Null))
-}
-
-fn post_json(url: &str, body: Value) -> (u16, Value) {
-    let mut r = raw_agent().post(url).send_json(&body).unwrap();
-    let status = r.status().as_u16();
-    (status, r.body_mut().read_json().unwrap_or(Value::Null))
-}
-
-fn wait_status(base: &str, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, info) = get_json(&format!("{base}/api/conversations/{id}"));
-        if info["execution_status"] == want {
-            return info;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "status stayed {}",
-            info["execution_status"]
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn message(text: &str, run: bool) -> Value {
-    json!({"role": "user", "content": [{"type": "text", "text": text}], "run": run})
-}
 
 #[test]
 fn conversation_routes_follow_the_reference() {
@@ -412,30 +380,8 @@ fn a_stalled_subscriber_never_slows_the_others() {
 fn sigkill_mid_run_keeps_every_acknowledged_event() {
     let state = TempDir::new("crash-state");
     let work = TempDir::new("crash-work");
-    let start = |state: &TempDir| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_openhands-sync"))
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .env("OH_STATE_DIR", state.path())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let mut log = String::new();
-        let mut buf = [0u8; 1024];
-        let url = loop {
-            let n = err.read(&mut buf).unwrap();
-            assert!(n > 0, "server exited: {log}");
-            log.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if let Some(rest) = log.split("listening on ").nth(1) {
-                if let Some(url) = rest.split_whitespace().next() {
-                    break url.trim_matches('"').to_string();
-                }
-            }
-        };
-        std::thread::spawn(move || while err.read(&mut buf).map(|n| n > 0).unwrap_or(false) {});
-        (child, url)
-    };
-    let (mut child, url) = start(&state);
+    let mut server = BinaryServer::spawn(state.path(), &[]);
+    let url = server.url.clone();
     let id = create_scripted_conversation(&url, work.path(), json!({}));
     let mut ws = ws_connect(&url, &format!("/sockets/events/{id}"));
     assert_eq!(ws_next(&mut ws).unwrap()["key"], "full_state");
@@ -453,10 +399,10 @@ fn sigkill_mid_run_keeps_every_acknowledged_event() {
         }
     }
     std::thread::sleep(Duration::from_millis(300));
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    server.kill(); // SIGKILL
 
-    let (mut child, url) = start(&state);
+    let mut server = BinaryServer::spawn(state.path(), &[]);
+    let url = server.url.clone();
     let (_, page) = get_json(&format!(
         "{url}/api/conversations/{id}/events/search?limit=100"
     ));
@@ -482,62 +428,12 @@ fn sigkill_mid_run_keeps_every_acknowledged_event() {
         message("write 3 facts into FACTS.txt", true),
     );
     wait_status(&url, &id, "finished");
-    let _ = child.kill();
-    let _ = child.wait();
+    server.kill();
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         common::processes_matching(&marker).is_empty(),
         "the killed server's command lives on"
     );
-}
-
-/// Starts the binary with a state directory and extra environment; returns
-/// the child, its URL and its collected log.
-fn spawn_logged(
-    state: &TempDir,
-    envs: &[(&str, &str)],
-) -> (
-    std::process::Child,
-    String,
-    std::sync::Arc<std::sync::Mutex<String>>,
-) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_openhands-sync"))
-        .args(["--host", "127.0.0.1", "--port", "0"])
-        .current_dir(state.path())
-        .env("OH_STATE_DIR", state.path())
-        .envs(envs.iter().copied())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let sink = std::sync::Arc::clone(&log);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        let mut sent = false;
-        while let Ok(n) = err.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            let mut all = sink.lock().unwrap();
-            all.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if !sent {
-                if let Some(url) = all
-                    .split("listening on ")
-                    .nth(1)
-                    .and_then(|r| r.split(['"', '\n', ' ']).next())
-                {
-                    let _ = tx.send(url.to_string());
-                    sent = true;
-                }
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("server started");
-    (child, url, log)
 }
 
 #[test]
@@ -548,14 +444,15 @@ fn a_distinctive_key_and_secret_appear_nowhere_in_clear() {
     let state = TempDir::new("secrets-state");
     let work = TempDir::new("secrets-work");
     for json_logs in ["true", "false"] {
-        let (mut child, url, log) = spawn_logged(
-            &state,
+        let mut server = BinaryServer::spawn(
+            state.path(),
             &[
                 ("LOG_JSON", json_logs),
                 ("OH_SECRET_KEY", "server-sealing-key"),
                 ("LOG_LEVEL", "debug"),
             ],
         );
+        let url = server.url.clone();
         let agent = openhands_sync::agent::spec::AgentSpec::default_for(
             openhands_sync::llm::LlmConfig::new("openai/gpt-4o")
                 .with_api_key(KEY)
@@ -602,8 +499,8 @@ fn a_distinctive_key_and_secret_appear_nowhere_in_clear() {
             .1
             .to_string(),
         );
-        unsafe_terminate(&mut child);
-        seen.push_str(&log.lock().unwrap());
+        assert!(server.terminate(Duration::from_secs(15)).is_some());
+        seen.push_str(&server.log());
         let mut files = Vec::new();
         collect_files(state.path(), &mut files);
         assert!(!files.is_empty());
@@ -623,15 +520,6 @@ fn a_distinctive_key_and_secret_appear_nowhere_in_clear() {
     }
     let requests = fake.requests.lock().unwrap();
     assert!(!requests.is_empty(), "the key was used for real calls");
-}
-
-fn unsafe_terminate(child: &mut std::process::Child) {
-    // SAFETY: plain kill(2) on our own child.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let _ = child.wait();
 }
 
 fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

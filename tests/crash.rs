@@ -5,41 +5,13 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::binary::BinaryServer;
 use common::{create_scripted_conversation, raw_agent, ws_connect, ws_next, TempDir};
 use serde_json::{json, Value};
 
 const ROUNDS: usize = 20;
-
-fn start(state: &TempDir) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_openhands-sync"))
-        .args(["--host", "127.0.0.1", "--port", "0"])
-        .current_dir(state.path())
-        .env("OH_STATE_DIR", state.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let mut log = String::new();
-    let mut buf = [0u8; 2048];
-    let url = loop {
-        let n = err.read(&mut buf).unwrap_or(0);
-        assert!(n > 0, "the server did not start after a crash: {log}");
-        log.push_str(&String::from_utf8_lossy(&buf[..n]));
-        if let Some(url) = log
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-        {
-            break url.trim_matches('"').to_string();
-        }
-    };
-    std::thread::spawn(move || while err.read(&mut buf).map(|n| n > 0).unwrap_or(false) {});
-    (child, url)
-}
 
 fn get(url: &str) -> Value {
     raw_agent()
@@ -58,14 +30,6 @@ fn send(url: &str, id: &str, text: &str) {
         .send_json(&body)
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-}
-
-fn sleep_binary() -> String {
-    let out = Command::new("sh")
-        .args(["-c", "command -v sleep"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// A tiny deterministic generator (seeded, printed) for the kill points.
@@ -93,12 +57,12 @@ fn twenty_sigkills_lose_no_acknowledged_event() {
     let marker = format!("ohs_campaign_{}", std::process::id());
     // A workspace command (a plain `sh -c`, no terminal) under a name that
     // carries the marker: `sleep` reached through a symlink.
-    let sleeper = work.path().join(format!("{marker}_ws"));
-    std::os::unix::fs::symlink(sleep_binary(), &sleeper).unwrap();
+    let sleeper = common::named_sleep(work.path(), &format!("{marker}_ws"));
     // (conversation id, ids acknowledged over its socket before a kill)
     let mut history: Vec<(String, Vec<String>)> = Vec::new();
     for round in 0..ROUNDS {
-        let (mut child, url) = start(&state);
+        let mut server = BinaryServer::spawn(state.path(), &[]);
+        let url = server.url.clone();
         // Everything acknowledged before earlier kills is still there, and
         // every conversation is listed and not stuck in `running`.
         let listed = get(&format!("{url}/api/conversations/search?limit=100"));
@@ -113,29 +77,7 @@ fn twenty_sigkills_lose_no_acknowledged_event() {
                 listed.contains(&id.as_str()),
                 "round {round}: conversation {id} not listed"
             );
-            let page = get(&format!(
-                "{url}/api/conversations/{id}/events/search?limit=100"
-            ));
-            let mut stored: Vec<String> = page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["id"].as_str().unwrap().to_string())
-                .collect();
-            let mut next = page["next_page_id"].as_str().map(String::from);
-            while let Some(p) = next {
-                let more = get(&format!(
-                    "{url}/api/conversations/{id}/events/search?limit=100&page_id={p}"
-                ));
-                stored.extend(
-                    more["items"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|e| e["id"].as_str().unwrap().to_string()),
-                );
-                next = more["next_page_id"].as_str().map(String::from);
-            }
+            let stored = common::stored_ids(&url, id);
             for a in acked {
                 assert!(
                     stored.contains(a),
@@ -178,19 +120,17 @@ fn twenty_sigkills_lose_no_acknowledged_event() {
                 }
             }
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        server.kill();
         history.push((id, acked));
     }
     // A last start proves the final crash left nothing unreadable behind, and
     // no shell or command of a killed server is still running.
-    let (mut child, url) = start(&state);
+    let mut server = BinaryServer::spawn(state.path(), &[]);
     assert_eq!(
-        get(&format!("{url}/api/conversations/count")),
+        get(&format!("{}/api/conversations/count", server.url)),
         json!(ROUNDS)
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    server.kill();
     std::thread::sleep(Duration::from_millis(300));
     let left = common::processes_matching(&marker);
     assert!(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::fake_llm::FakeLlm;
 use common::proxy::CuttingProxy;
-use common::{TempDir, TestServer};
+use common::{stored_ids, TempDir, TestServer};
 use openhands_sync::agent::spec::AgentSpec;
 use openhands_sync::client::{RemoteConversation, RemoteWorkspace};
 use openhands_sync::llm::{Llm, LlmConfig};
@@ -18,15 +18,6 @@ fn workspace_in(url: &str, dir: &TempDir) -> RemoteWorkspace {
     RemoteWorkspace::builder(url)
         .working_dir(dir.path().to_string_lossy())
         .build()
-}
-
-fn stored_ids(url: &str, id: &str) -> Vec<String> {
-    let ws = RemoteWorkspace::new(url);
-    openhands_sync::client::socket::fetch_all_events(ws.http(), id)
-        .unwrap()
-        .iter()
-        .map(|e| e.id().to_string())
-        .collect()
 }
 
 fn persisted_only(ids: &[(String, bool)]) -> Vec<String> {

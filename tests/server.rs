@@ -3,11 +3,14 @@
 
 mod common;
 
-use std::io::Read;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{raw_agent, TempDir, TestServer};
+use common::binary::BinaryServer;
+use common::{
+    create_scripted_conversation, get_json, message, post_json, raw_agent, ws_connect, ws_next,
+    TempDir, TestServer,
+};
 use serde_json::{json, Value};
 
 fn status_of(agent: &ureq::Agent, method: &str, url: &str, key: Option<&str>) -> u16 {
@@ -158,58 +161,45 @@ fn file_root_confines_every_file_route() {
 }
 
 /// Starts the binary on a free port; returns the child and its URL.
-fn spawn_binary(dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_openhands-sync"))
-        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-        .current_dir(dir)
-        .env("LOG_JSON", "true")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        let mut text = String::new();
-        let mut sent = false;
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            text.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if !sent {
-                if let Some(url) = text
-                    .split("listening on ")
-                    .nth(1)
-                    .and_then(|r| r.split('"').next())
-                {
-                    let _ = tx.send((url.to_string(), text.clone()));
-                    sent = true;
-                }
-            }
-        }
-        let _ = tx.send((String::new(), text));
-    });
-    let (url, log) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-    assert!(!url.is_empty(), "server did not start: {log}");
-    for line in log.lines() {
-        let v: Value =
-            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
-        assert!(v["message"].is_string() && v["level"].is_string());
-    }
-    (child, url)
-}
-
 #[test]
-fn binary_serves_and_shuts_down_gracefully_on_sigterm() {
+fn sigterm_during_a_run_answers_in_flight_requests_flushes_events_and_exits_0() {
     let dir = TempDir::new("bin");
-    let (mut child, url) = spawn_binary(dir.path());
+    let work = TempDir::new("bin-work");
+    let mut server = BinaryServer::spawn(dir.path(), &[("LOG_JSON", "true")]);
+    let url = server.url.clone();
     let ws = openhands_sync::client::RemoteWorkspace::new(&url);
     let r = ws.execute_command("pwd").unwrap();
     assert_eq!(r.stdout.trim(), dir.path().to_str().unwrap());
+    // A workspace command and a conversation whose terminal runs a command.
     let marker = format!("ohs_sigterm_{}", std::process::id());
-    ws.start_command(&format!("exec -a {marker} sleep 300"), &Default::default())
-        .unwrap();
+    let sleeper = common::named_sleep(work.path(), &format!("{marker}_ws"));
+    ws.start_command(
+        &format!("'{}' 300; true", sleeper.display()),
+        &Default::default(),
+    )
+    .unwrap();
+    let id = create_scripted_conversation(&url, work.path(), json!({}));
+    let mut socket = ws_connect(&url, &format!("/sockets/events/{id}"));
+    assert!(ws_next(&mut socket).is_some());
+    let (status, _) = post_json(
+        &format!("{url}/api/conversations/{id}/events"),
+        message(&format!("echo go; exec -a {marker}_term sleep 300"), true),
+    );
+    assert_eq!(status, 200);
+    let mut acknowledged = Vec::new();
+    loop {
+        let e = ws_next(&mut socket).expect("events of the run");
+        if e["key"] != "full_state" {
+            acknowledged.push(e["id"].as_str().unwrap().to_string());
+        }
+        if e["kind"] == "ActionEvent" {
+            break;
+        }
+    }
+    assert!(
+        !common::processes_matching(&marker).is_empty(),
+        "commands started"
+    );
     // A request in flight when the signal arrives is still answered.
     let slow = {
         let url = url.clone();
@@ -221,23 +211,27 @@ fn binary_serves_and_shuts_down_gracefully_on_sigterm() {
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: plain kill(2) on our own child.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
+    let status = server
+        .terminate(Duration::from_secs(15))
+        .expect("the server exits after SIGTERM");
     let body = slow.join().unwrap().unwrap();
     assert!(body.contains("done"), "in-flight request lost: {body}");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "server did not exit");
-        std::thread::sleep(Duration::from_millis(50));
-    };
     assert!(status.success(), "exit status {status:?}");
-    let ps = common::processes_matching(&marker);
-    assert!(ps.is_empty(), "a child command outlived the server");
+    std::thread::sleep(Duration::from_millis(200));
+    let left = common::processes_matching(&marker);
+    assert!(left.is_empty(), "commands outlived the server: {left}");
     assert!(TcpStream::connect(url.trim_start_matches("http://")).is_err());
+    for line in server.log().lines() {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        assert!(v["message"].is_string() && v["level"].is_string());
+    }
+    // Every event the socket saw was flushed to disk before the exit.
+    let again = BinaryServer::spawn(dir.path(), &[]);
+    let stored = common::stored_ids(&again.url, &id);
+    for a in &acknowledged {
+        assert!(stored.contains(a), "event {a} lost in the shutdown");
+    }
+    let (_, info) = get_json(&format!("{}/api/conversations/{id}", again.url));
+    assert_ne!(info["execution_status"], "running");
 }

@@ -2,6 +2,7 @@
 //! in-process server on 127.0.0.1 port 0 that stops when dropped.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod fake_llm;
 pub mod proxy;
 
@@ -158,4 +159,70 @@ pub fn processes_matching(marker: &str) -> String {
         .output()
         .expect("pgrep runs");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// GET a URL: (status, JSON body or null).
+pub fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let mut r = raw_agent().get(url).call().unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        r.body_mut().read_json().unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// POST JSON to a URL: (status, JSON body or null).
+pub fn post_json(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let mut r = raw_agent().post(url).send_json(&body).unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        r.body_mut().read_json().unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A user message body for `POST .../events`.
+pub fn message(text: &str, run: bool) -> serde_json::Value {
+    serde_json::json!({"role": "user", "content": [{"type": "text", "text": text}], "run": run})
+}
+
+/// Polls a conversation until its status is `want` (30 s at most); returns its info.
+pub fn wait_status(base: &str, id: &str, want: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, info) = get_json(&format!("{base}/api/conversations/{id}"));
+        if info["execution_status"] == want {
+            return info;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "status stayed {}",
+            info["execution_status"]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The ids of every stored event of a conversation, following pages.
+pub fn stored_ids(url: &str, id: &str) -> Vec<String> {
+    let ws = openhands_sync::client::RemoteWorkspace::new(url);
+    openhands_sync::client::socket::fetch_all_events(ws.http(), id)
+        .unwrap()
+        .iter()
+        .map(|e| e.id().to_string())
+        .collect()
+}
+
+/// A `sleep` reachable under a name that contains `marker` (a symlink in
+/// `dir`), so `processes_matching(marker)` finds it even when started from
+/// `/bin/sh`, which has no `exec -a`.
+pub fn named_sleep(dir: &Path, marker: &str) -> PathBuf {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "command -v sleep"])
+        .output()
+        .unwrap();
+    let sleep = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let link = dir.join(marker);
+    std::os::unix::fs::symlink(sleep, &link).unwrap();
+    link
 }
