@@ -1,13 +1,15 @@
 //! `RemoteConversation` against our server: the seed flow, callbacks across
-//! dropped sockets, and slow callbacks.
+//! a hundred socket faults (cuts, half-open connections, a reader that stops
+//! reading), and slow callbacks.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::binary::BinaryServer;
 use common::fake_llm::FakeLlm;
-use common::proxy::CuttingProxy;
+use common::proxy::{Fault, FaultyProxy};
 use common::{stored_ids, TempDir, TestServer};
 use openhands_sync::agent::spec::AgentSpec;
 use openhands_sync::client::{RemoteConversation, RemoteWorkspace};
@@ -91,50 +93,102 @@ fn seed_flow_through_the_rust_client() {
     assert_eq!(gone.status(), Some(404));
 }
 
+/// How many socket faults the campaign forces (`OHS_SOCKET_FAULTS` to change).
+fn fault_count() -> usize {
+    std::env::var("OHS_SOCKET_FAULTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100)
+}
+
 #[test]
-fn twenty_dropped_sockets_lose_and_repeat_nothing() {
-    let server = TestServer::start();
-    let proxy = CuttingProxy::start(&server.url);
-    let fake = common::fake_llm::counting(40, Duration::from_millis(60));
-    let dir = TempDir::new("remote-drop");
+fn a_hundred_socket_faults_lose_and_repeat_nothing() {
+    let state = TempDir::new("faults-state");
+    let dir = TempDir::new("faults-work");
+    let server = BinaryServer::spawn(state.path(), &[]);
+    let idle_threads = server.threads();
+    let proxy = FaultyProxy::start(&server.url);
+    let fake = common::fake_llm::counting(100_000, Duration::from_millis(25));
     let ws = workspace_in(&proxy.url, &dir);
     let llm = LlmConfig::new("openai/x").with_base_url(format!("{}/v1", fake.url));
     let (seen, callback) = recorder();
     let conv = RemoteConversation::builder(&ws, AgentSpec::default_for(llm))
         .on_event(callback)
+        .socket_keepalive(Duration::from_millis(50))
         .build()
         .unwrap();
     conv.send_message("count").unwrap();
     conv.start_run().unwrap();
-    let mut cuts = 0;
-    while cuts < 20 {
-        std::thread::sleep(Duration::from_millis(90));
-        cuts += proxy.cut_websockets();
+    let kinds = [Fault::Cut, Fault::HalfOpen, Fault::Cut, Fault::Stall];
+    let wanted = fault_count();
+    let (mut done, mut warm_rss) = (0, 0);
+    let health = format!("{}/health", server.url);
+    while done < wanted {
+        // Wait for the client to be connected again, let a few events flow,
+        // then break the connection.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while proxy.live() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "no reconnection after fault {done}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(30 + (done as u64 * 7) % 50));
+        done += proxy.fault(kinds[done % kinds.len()]);
+        if done % 10 == 0 {
+            // The server stays responsive throughout.
+            let r = common::raw_agent().get(&health).call().unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+        }
+        if done == 20 {
+            warm_rss = server.rss_kib();
+        }
     }
-    assert_eq!(conv.run().unwrap(), ExecutionStatus::Finished);
+    conv.pause().unwrap();
+    common::wait_status(&server.url, conv.id(), "paused");
+    let end_rss = server.rss_kib();
     let stored = stored_ids(&server.url, conv.id());
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while persisted_only(&seen.lock().unwrap()) != stored && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     let got = persisted_only(&seen.lock().unwrap());
-    assert!(cuts >= 20);
+    let unique: std::collections::HashSet<_> = seen.lock().unwrap().iter().cloned().collect();
+    println!(
+        "{done} faults, {} events, server RSS {warm_rss} KiB after 20 faults, {end_rss} KiB at the end",
+        stored.len()
+    );
+    assert!(
+        stored.len() > 2 * wanted,
+        "too few events to mean anything: {}",
+        stored.len()
+    );
     assert_eq!(
         got.len(),
         stored.len(),
-        "gaps or duplicates after {cuts} cuts"
+        "gaps or duplicates after {done} faults"
     );
     assert_eq!(got, stored, "every event exactly once, in order");
-    let unique: std::collections::HashSet<_> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(id, _)| id.clone())
-        .collect();
     assert_eq!(
         unique.len(),
         seen.lock().unwrap().len(),
         "no duplicates at all"
+    );
+    // Broken sockets leave nothing behind on the server: once the dead
+    // connections are noticed, only the live socket's threads remain.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.threads() > idle_threads + 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        server.threads() <= idle_threads + 4,
+        "{} threads left on the server (idle: {idle_threads})",
+        server.threads()
+    );
+    assert!(
+        wanted < 100 || end_rss < warm_rss + 8 * 1024,
+        "server memory grew from {warm_rss} KiB to {end_rss} KiB"
     );
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::socket::{fetch_all_events, EventCallback, EventSocket, Shared};
+use super::socket::{fetch_all_events, EventCallback, EventSocket, Shared, DEFAULT_KEEPALIVE};
 use super::workspace::RemoteWorkspace;
 use crate::agent::confirmation::ConfirmationPolicy;
 use crate::agent::spec::AgentSpec;
@@ -31,6 +31,7 @@ pub struct RemoteConversationBuilder {
     confirmation_policy: Option<ConfirmationPolicy>,
     callbacks: Vec<EventCallback>,
     delete_on_close: bool,
+    keepalive: Duration,
 }
 
 impl RemoteConversationBuilder {
@@ -62,6 +63,14 @@ impl RemoteConversationBuilder {
     /// the reference).
     pub fn delete_on_close(mut self, on: bool) -> Self {
         self.delete_on_close = on;
+        self
+    }
+
+    /// How long the event socket may be silent before the client pings the
+    /// server; silent for twice as long, it is reopened (default 10 s). This
+    /// is what notices a connection that died without being closed.
+    pub fn socket_keepalive(mut self, interval: Duration) -> Self {
+        self.keepalive = interval;
         self
     }
 
@@ -108,6 +117,7 @@ impl RemoteConversationBuilder {
             Arc::clone(&shared),
             self.callbacks,
             initial,
+            self.keepalive,
         )?;
         Ok(RemoteConversation {
             http: self.http,
@@ -167,6 +177,7 @@ impl RemoteConversation {
             confirmation_policy: None,
             callbacks: Vec::new(),
             delete_on_close: true,
+            keepalive: DEFAULT_KEEPALIVE,
         }
     }
 

@@ -8,6 +8,11 @@
 //! frame and hands them over before any newer live frame, so events missed
 //! while disconnected are delivered, in log order, before newer ones.
 //! Close codes 4001 (authentication) and 4004 (unknown conversation) are fatal.
+//!
+//! Half-open connections (a peer or middlebox that vanished without a FIN)
+//! are noticed by the reader itself: when the socket has been silent for one
+//! keepalive interval it sends a ping, and a connection that stays silent for
+//! two intervals is dropped and reopened.
 
 use std::collections::HashSet;
 use std::io;
@@ -15,7 +20,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::{Map, Value};
@@ -29,6 +34,8 @@ pub type EventCallback = Box<dyn FnMut(&Event) + Send + 'static>;
 
 const BACKOFF_START: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Default silence before the reader pings; twice this and it reconnects.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(10);
 
 /// What the client knows about a remote conversation.
 #[derive(Default)]
@@ -134,8 +141,10 @@ impl EventSocket {
         shared: Arc<Shared>,
         callbacks: Vec<EventCallback>,
         initial: Vec<Event>,
+        keepalive: Duration,
     ) -> Result<EventSocket> {
         let (tx, rx) = crossbeam_channel::unbounded();
+        let resume_from = initial.last().map(|e| e.id().to_string());
         for e in initial {
             let _ = tx.send(Delivery::Event(Arc::new(e)));
         }
@@ -156,6 +165,8 @@ impl EventSocket {
             tx,
             stop: Arc::clone(&stop),
             stream: Arc::clone(&stream),
+            keepalive: keepalive.max(Duration::from_millis(10)),
+            resume_from: Mutex::new(resume_from),
         };
         let reader = std::thread::Builder::new()
             .name("events-socket".into())
@@ -235,6 +246,10 @@ struct Reader {
     tx: Sender<Delivery>,
     stop: Arc<AtomicBool>,
     stream: Arc<Mutex<Option<TcpStream>>>,
+    keepalive: Duration,
+    /// The last event of the previous catch-up: the next one starts there
+    /// (every stored event after it is newer), instead of at the beginning.
+    resume_from: Mutex<Option<String>>,
 }
 
 impl Reader {
@@ -292,6 +307,7 @@ impl Reader {
         let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
             .map_err(|e| Error::io(format!("connecting to {hostport}"), e))?;
         let _ = tcp.set_nodelay(true);
+        let _ = tcp.set_read_timeout(Some(self.keepalive));
         if let Ok(mut s) = stream.lock() {
             *s = tcp.try_clone().ok();
         }
@@ -304,6 +320,7 @@ impl Reader {
                 .map_err(|e| Error::WebSocket(e.to_string()))?;
         }
         let mut synced = false;
+        let mut last_heard = Instant::now();
         loop {
             if stop.load(Ordering::SeqCst) {
                 let _ = ws.close(None);
@@ -317,10 +334,19 @@ impl Reader {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    continue
+                    let silent = last_heard.elapsed();
+                    if silent >= self.keepalive * 2 {
+                        return Err(Error::WebSocket(format!(
+                            "nothing heard for {silent:?}; the connection looks dead"
+                        )));
+                    }
+                    // A failed ping shows up as an error on the next read.
+                    let _ = ws.send(tungstenite::Message::Ping(Default::default()));
+                    continue;
                 }
                 Err(e) => return Err(Error::WebSocket(e.to_string())),
             };
+            last_heard = Instant::now();
             match msg {
                 tungstenite::Message::Text(text) => {
                     let event: Event = match serde_json::from_str(text.as_str()) {
@@ -336,8 +362,16 @@ impl Reader {
                     if !synced {
                         *connected = true;
                         // The first frame says we are subscribed: catch up on the
-                        // stored events, then take live frames.
-                        for e in fetch_all_events(http, id)? {
+                        // stored events since the last catch-up, then take live
+                        // frames.
+                        let from = self.resume_from.lock().ok().and_then(|r| r.clone());
+                        let missed = fetch_events_from(http, id, from.as_deref())?;
+                        if let Some(last) = missed.last() {
+                            if let Ok(mut r) = self.resume_from.lock() {
+                                *r = Some(last.id().to_string());
+                            }
+                        }
+                        for e in missed {
                             let _ = tx.send(Delivery::Event(Arc::new(e)));
                         }
                         synced = true;
@@ -360,8 +394,14 @@ impl Reader {
 
 /// Every stored event of a conversation, following pages.
 pub fn fetch_all_events(http: &HttpClient, id: &str) -> Result<Vec<Event>> {
+    fetch_events_from(http, id, None)
+}
+
+/// The stored events of a conversation from event `from` on (inclusive), or
+/// all of them when `from` is `None` or unknown to the server.
+pub fn fetch_events_from(http: &HttpClient, id: &str, from: Option<&str>) -> Result<Vec<Event>> {
     let mut out = Vec::new();
-    let mut page_id: Option<String> = None;
+    let mut page_id: Option<String> = from.map(String::from);
     let path = format!("/api/conversations/{id}/events/search");
     loop {
         let mut query = vec![("limit", "100")];

@@ -65,11 +65,20 @@ impl BinaryServer {
 
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> u64 {
+        self.status_field("VmRSS:")
+    }
+
+    /// How many threads the server process has.
+    pub fn threads(&self) -> u64 {
+        self.status_field("Threads:")
+    }
+
+    fn status_field(&self, name: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
             .and_then(|s| {
                 s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
+                    .find(|l| l.starts_with(name))
                     .and_then(|l| l.split_whitespace().nth(1))
                     .and_then(|v| v.parse().ok())
             })
