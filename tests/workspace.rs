@@ -291,3 +291,68 @@ fn git_changes_and_diff() {
         .unwrap()
         .is_empty());
 }
+
+/// Every page of `GET /api/bash/bash_events/search?{query}`, as event ids.
+fn all_pages(url: &str, query: &str) -> Vec<BashEvent> {
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page_id = next.map(|p| format!("&page_id={p}")).unwrap_or_default();
+        let page: Page<BashEvent> = raw_agent()
+            .get(format!(
+                "{url}/api/bash/bash_events/search?limit=7&{query}{page_id}"
+            ))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        out.extend(page.items);
+        match page.next_page_id {
+            Some(p) => next = Some(p),
+            None => return out,
+        }
+    }
+}
+
+#[test]
+fn bash_event_search_pages_filters_and_survives_a_restart() {
+    let state = TempDir::new("bash-search");
+    let dir = state.path().to_path_buf();
+    let server = TestServer::with(move |c| c.state_dir = dir);
+    let ws = RemoteWorkspace::new(&server.url);
+    for i in 0..30 {
+        assert_eq!(
+            ws.execute_command(&format!("echo {i}")).unwrap().exit_code,
+            0
+        );
+    }
+    let check = |url: &str| {
+        let up = all_pages(url, "");
+        assert_eq!(up.len(), 60, "30 commands and 30 outputs, each once");
+        let stamps: Vec<&str> = up.iter().map(|e| e.timestamp()).collect();
+        let mut sorted = stamps.clone();
+        sorted.sort();
+        assert_eq!(stamps, sorted, "ascending by time");
+        let mut down = all_pages(url, "sort_order=TIMESTAMP_DESC");
+        down.reverse();
+        let ids = |v: &[BashEvent]| v.iter().map(|e| e.id().to_string()).collect::<Vec<_>>();
+        assert_eq!(ids(&down), ids(&up), "descending is the reverse");
+        let commands = all_pages(url, "kind__eq=BashCommand");
+        assert_eq!(commands.len(), 30);
+        let BashEvent::Command(c) = &commands[7] else {
+            panic!("not a command: {:?}", commands[7]);
+        };
+        let outputs = all_pages(url, &format!("command_id__eq={}", c.id));
+        match outputs.as_slice() {
+            [BashEvent::Output(o)] => assert_eq!(o.stdout.as_deref(), Some("7\n")),
+            other => panic!("outputs of command 7: {other:?}"),
+        }
+    };
+    check(&server.url);
+    drop(server);
+    // A new server on the same directory reads the same history from disk.
+    let dir = state.path().to_path_buf();
+    let again = TestServer::with(move |c| c.state_dir = dir);
+    check(&again.url);
+}

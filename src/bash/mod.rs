@@ -2,15 +2,16 @@
 //! stream its output as ordered `BashOutput` chunks, stop it, search the
 //! results.
 //!
-//! Each command runs as `/bin/sh -c CMD` (as in the reference) in its own process group with stdin
-//! closed. A runner thread per command collects output from two pipe-reader
-//! threads and a waiter thread, and stores chunks as they come:
+//! Each command runs as `/bin/sh -c CMD` (as in the reference) in its own
+//! process group with stdin closed. One runner thread per command polls both
+//! pipes, notices the exit, and stores chunks as they come:
 //! - output pending for [`FLUSH_AFTER`] while the command still runs is
 //!   published as an intermediate chunk, and any chunk is split at
 //!   [`MAX_CHUNK_CHARS`] (the reference's limit), never inside a UTF-8 character;
 //! - the final chunk carries the exit code; -1 after a timeout or a stop, when
 //!   the whole process group gets SIGTERM and, a second later, SIGKILL.
 
+mod index;
 mod runner;
 mod store;
 

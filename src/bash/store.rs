@@ -1,13 +1,13 @@
-//! Where bash events live: one JSON file per event (written in place: names
-//! are unique), an in-memory index of names, and the newest bodies cached in the reference's layout
-//! (`<YYYYMMDDHHMMSSffffff>_<Kind>[_<command_id>]_<event_id>`), so events
-//! survive a restart and the directory reads the same as the reference's.
+//! Where bash events live: one JSON file per event in the reference's layout
+//! (`<YYYYMMDDHHMMSSffffff>_<Kind>[_<command_id>]_<event_id>`, written in
+//! place: names are unique), so events survive a restart and the directory
+//! reads the same as the reference's, plus the in-memory [`Index`].
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use super::index::{hex16, Index, Key};
 use crate::util::time::compact_key;
 use crate::wire::BashEvent;
 
@@ -35,47 +35,7 @@ pub struct BashSearch {
 /// All bash events, in timestamp order.
 pub struct BashStore {
     dir: PathBuf,
-    events: RwLock<Index>,
-}
-
-/// An event body, if cached (else it is on disk only).
-type Slot = Option<Arc<BashEvent>>;
-
-/// How many event bodies stay in memory; older ones are read from disk when
-/// asked for (the index of names is always in memory).
-pub const CACHED_EVENTS: usize = 2048;
-
-/// Event names (timestamp order) with the newest bodies cached, plus the names
-/// of each command's outputs, so polling one command never scans every event.
-#[derive(Default)]
-struct Index {
-    by_name: BTreeMap<String, Slot>,
-    by_command: std::collections::HashMap<String, Vec<String>>,
-    cached: std::collections::VecDeque<String>,
-}
-
-impl Index {
-    fn insert(&mut self, name: String, event: Slot) {
-        // `<ts>_BashOutput_<command id>_<event id>`: the name says the command.
-        let parts: Vec<&str> = name.split('_').collect();
-        if let [_, "BashOutput", command, _] = parts.as_slice() {
-            self.by_command
-                .entry(command.to_string())
-                .or_default()
-                .push(name.clone());
-        }
-        if event.is_some() {
-            self.cached.push_back(name.clone());
-            while self.cached.len() > CACHED_EVENTS {
-                if let Some(old) = self.cached.pop_front() {
-                    if let Some(slot) = self.by_name.get_mut(&old) {
-                        *slot = None;
-                    }
-                }
-            }
-        }
-        self.by_name.insert(name, event);
-    }
+    index: RwLock<Index>,
 }
 
 /// The file name (and index key) of an event.
@@ -94,18 +54,20 @@ impl BashStore {
     /// Opens the store at `dir`, indexing the events stored there by name
     /// (bodies are read when needed).
     pub fn open(dir: &Path) -> Self {
-        let mut events = Index::default();
+        let mut index = Index::default();
         if let Ok(entries) = fs::read_dir(dir) {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if !name.starts_with('.') {
-                    events.insert(name, None);
+                match Key::parse(&name) {
+                    Some(key) => index.insert(key, None),
+                    None if name.starts_with('.') => {}
+                    None => log::warn!("ignoring {name} in the bash events directory"),
                 }
             }
         }
         BashStore {
             dir: dir.to_path_buf(),
-            events: RwLock::new(events),
+            index: RwLock::new(index),
         }
     }
 
@@ -130,18 +92,24 @@ impl BashStore {
             log::warn!("could not persist bash event {name}: {e}");
         }
         let event = Arc::new(event);
-        if let Ok(mut index) = self.events.write() {
-            index.insert(name, Some(Arc::clone(&event)));
+        match Key::parse(&name) {
+            Some(key) => {
+                if let Ok(mut index) = self.index.write() {
+                    index.insert(key, Some(Arc::clone(&event)));
+                }
+            }
+            None => log::warn!("bash event {name} has an unexpected id or time; not indexed"),
         }
         event
     }
 
-    /// The body of `name`, from the cache or the disk.
-    fn body(&self, name: &str, slot: &Slot) -> Slot {
-        if let Some(e) = slot {
-            return Some(Arc::clone(e));
+    /// The body of `key`, from the cache or the disk.
+    fn body(&self, index: &Index, key: &Key) -> Option<Arc<BashEvent>> {
+        if let Some(e) = index.body(key) {
+            return Some(e);
         }
-        match fs::read(self.dir.join(name)).map(|b| serde_json::from_slice::<BashEvent>(&b)) {
+        let name = key.name();
+        match fs::read(self.dir.join(&name)).map(|b| serde_json::from_slice::<BashEvent>(&b)) {
             Ok(Ok(e)) => Some(Arc::new(e)),
             _ => {
                 log::warn!("skipping unreadable bash event file {name}");
@@ -151,96 +119,83 @@ impl BashStore {
     }
 
     /// The event with this id (32 hex), if any.
-    pub fn get(&self, id: &str) -> Slot {
-        let suffix = format!("_{id}");
-        let index = self.events.read().ok()?;
-        let (name, slot) = index
-            .by_name
-            .iter()
-            .rev()
-            .find(|(name, _)| name.ends_with(&suffix))?;
-        self.body(name, slot)
+    pub fn get(&self, id: &str) -> Option<Arc<BashEvent>> {
+        let id = hex16(id)?;
+        let index = self.index.read().ok()?;
+        let key = index.find(&id)?;
+        self.body(&index, &key)
     }
 
     /// One page of events matching `q`, and the name of the next match.
     pub fn search(&self, q: &BashSearch) -> (Vec<Arc<BashEvent>>, Option<String>) {
-        let Ok(index) = self.events.read() else {
+        let Ok(index) = self.index.read() else {
             return (Vec::new(), None);
         };
-        let load = |name: &str, slot: &Slot| self.body(name, slot);
-        // One command's output: walk its own (small, ordered) list.
-        if let (Some(cmd), None | Some("BashOutput")) = (&q.command_id, q.kind.as_deref()) {
-            let subset: BTreeMap<String, Slot> = index
-                .by_command
-                .get(cmd)
-                .into_iter()
-                .flatten()
-                .filter_map(|n| index.by_name.get(n).map(|e| (n.clone(), e.clone())))
-                .collect();
-            return page(&subset, q, &load);
-        }
-        page(&index.by_name, q, &load)
+        let command = match q.command_id.as_deref().map(hex16) {
+            Some(None) => return (Vec::new(), None), // not an id: nothing matches
+            Some(Some(c)) => Some(c),
+            None => None,
+        };
+        // One recent command's output: walk its own (small, ordered) list.
+        let keys = match (&command, q.kind.as_deref()) {
+            (Some(c), None | Some("BashOutput")) => index.outputs_of(c).unwrap_or(index.keys()),
+            _ => index.keys(),
+        };
+        page(keys, q, command.as_ref(), &|k| self.body(&index, k))
     }
 }
 
-/// One page of `map` (timestamp-ordered) matching `q`.
+/// One page of `keys` (in order) matching `q`.
 fn page(
-    map: &BTreeMap<String, Slot>,
+    keys: &[Key],
     q: &BashSearch,
-    load: &dyn Fn(&str, &Slot) -> Slot,
+    command: Option<&[u8; 16]>,
+    load: &dyn Fn(&Key) -> Option<Arc<BashEvent>>,
 ) -> (Vec<Arc<BashEvent>>, Option<String>) {
-    let matches = |name: &str, ev: &BashEvent| -> bool {
-        if let Some(gte) = &q.timestamp_gte {
-            if name < gte.as_str() {
+    // The key alone rules out other kinds, commands and times before reading.
+    let wanted = |key: &Key| -> bool {
+        if q.kind.as_deref().is_some_and(|k| key.kind().as_str() != k) {
+            return false;
+        }
+        if command.is_some_and(|c| !key.is_output_of(c)) {
+            return false;
+        }
+        if q.timestamp_gte.is_some() || q.timestamp_lt.is_some() {
+            let name = key.name();
+            if q.timestamp_gte
+                .as_deref()
+                .is_some_and(|gte| name.as_str() < gte)
+                || q.timestamp_lt
+                    .as_deref()
+                    .is_some_and(|lt| name.as_str() >= lt)
+            {
                 return false;
             }
         }
-        if let Some(lt) = &q.timestamp_lt {
-            if name >= lt.as_str() {
-                return false;
-            }
-        }
-        if let Some(kind) = &q.kind {
-            if ev.kind() != kind {
-                return false;
-            }
-        }
-        match ev {
-            BashEvent::Output(o) => {
-                q.command_id.as_ref().is_none_or(|c| &o.command_id == c)
-                    && q.order_gt.is_none_or(|g| o.order > g)
-            }
-            _ => q.command_id.is_none(),
-        }
+        true
     };
-    let iter: Box<dyn Iterator<Item = (&String, &Slot)>> = if q.descending {
-        Box::new(map.iter().rev())
-    } else {
-        Box::new(map.iter())
+    let matches = |ev: &BashEvent| match ev {
+        BashEvent::Output(o) => q.order_gt.is_none_or(|g| o.order > g),
+        _ => true,
     };
-    let mut started = q.page_id.is_none() || !map.contains_key(q.page_id.as_deref().unwrap_or(""));
+    // An unknown page id starts from the beginning, as in the reference.
+    let start = q.page_id.as_deref().and_then(Key::parse).and_then(|p| {
+        let at = keys.partition_point(|k| k < &p);
+        (keys.get(at) == Some(&p)).then_some(at)
+    });
+    let ordered: Box<dyn Iterator<Item = &Key>> = match (q.descending, start) {
+        (false, at) => Box::new(keys[at.unwrap_or(0)..].iter()),
+        (true, Some(at)) => Box::new(keys[..=at].iter().rev()),
+        (true, None) => Box::new(keys.iter().rev()),
+    };
     let mut items = Vec::new();
-    for (name, slot) in iter {
-        if !started {
-            if Some(name.as_str()) == q.page_id.as_deref() {
-                started = true;
-            } else {
-                continue;
-            }
-        }
-        // The name alone rules out other kinds and times before reading.
-        if q.kind
-            .as_deref()
-            .is_some_and(|k| name.split('_').nth(1) != Some(k))
-        {
-            continue;
-        }
-        let Some(ev) = load(name, slot) else { continue };
-        if !matches(name, &ev) {
+    for key in ordered.filter(|k| wanted(k)) {
+        let Some(ev) = load(key) else { continue };
+        if !matches(&ev) {
             continue;
         }
         if items.len() >= q.limit {
-            return (items, Some(name.clone()));
+            return (items, Some(key.name()));
         }
         items.push(ev);
     }
