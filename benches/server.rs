@@ -332,6 +332,43 @@ fn fanout(port: u16, id: &str, subscribers: usize) -> f64 {
 
 struct Results(Vec<(&'static str, f64)>);
 
+/// What this machine charges before any server code runs: spawning and
+/// reaping `sh -c 'echo hi'` with its output piped (every exec does that), and
+/// creating a small file in the temp directory (every stored event does
+/// that; an exec stores two). Measured in the same run as the servers.
+fn floors() -> Vec<(&'static str, f64)> {
+    let mut spawn: Vec<f64> = (0..200)
+        .map(|_| {
+            let t0 = Instant::now();
+            let out = Command::new("/bin/sh")
+                .args(["-c", "echo hi"])
+                .stdin(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .expect("sh runs");
+            assert_eq!(out.stdout, b"hi\n");
+            t0.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("ohs-bench-floor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = vec![b'x'; 300];
+    let mut files: Vec<f64> = (0..400)
+        .map(|i| {
+            let t0 = Instant::now();
+            std::fs::write(dir.join(format!("event-{i}")), &body).unwrap();
+            t0.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (spawn, file) = (percentile(&mut spawn, 0.5), percentile(&mut files, 0.5));
+    vec![
+        ("sh_spawn_p50_ms", spawn),
+        ("file_create_p50_us", file),
+        ("exec_floor_ms", spawn + file / 1000.0),
+    ]
+}
+
 fn measure(t: &Target, llm_url: &str, full: bool) -> Results {
     let mut r = Vec::new();
     let (server, startup) = start(t);
@@ -479,6 +516,7 @@ fn main() {
         })
         .collect();
     stop.store(true, Ordering::SeqCst);
+    let floors = floors();
     let machine = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -515,4 +553,11 @@ fn main() {
         }
         println!();
     }
+    println!("\nmachine floor (no server involved)");
+    for (name, value) in floors {
+        println!("{name:<22}{value:>16.2}");
+    }
+    println!(
+        "(exec_floor_ms = one spawn plus the one event file an exec writes while the caller waits)"
+    );
 }

@@ -60,23 +60,33 @@ impl BashService {
         })
     }
 
-    /// Starts a command and returns at once with its `BashCommand` event.
+    /// Starts a command and returns with its `BashCommand` event once that is
+    /// stored (the command is already running by then).
     pub fn start(self: &Arc<Self>, request: ExecuteBashRequest) -> Result<BashCommand> {
-        self.start_inner(request).map(|(cmd, _)| cmd)
+        let launched = self.launch(request)?;
+        let command = launched.command().clone();
+        let (progress_tx, progress_rx) = crossbeam_channel::bounded(2);
+        if let Err(e) = launched.run_in_background(Arc::clone(self), progress_tx) {
+            self.finished(&command.id);
+            return Err(e);
+        }
+        let _ = progress_rx.recv();
+        Ok(command)
     }
 
-    /// Runs a command to the end and returns all its output as one
-    /// `BashOutput` (the last chunk's id and order, everything joined).
+    /// Runs a command to the end on the caller's thread and returns all its
+    /// output as one `BashOutput` (the last chunk's id and order, everything
+    /// joined).
     pub fn execute(self: &Arc<Self>, request: ExecuteBashRequest) -> Result<BashOutput> {
-        let (cmd, done) = self.start_inner(request)?;
-        let _ = done.recv();
-        Ok(self.collect(&cmd.id))
+        let launched = self.launch(request)?;
+        let id = launched.command().id.clone();
+        let (progress_tx, _progress_rx) = crossbeam_channel::bounded(2);
+        launched.run(Arc::clone(self), &progress_tx);
+        Ok(self.collect(&id))
     }
 
-    fn start_inner(
-        self: &Arc<Self>,
-        request: ExecuteBashRequest,
-    ) -> Result<(BashCommand, crossbeam_channel::Receiver<()>)> {
+    /// Starts the process and makes it stoppable by id.
+    fn launch(self: &Arc<Self>, request: ExecuteBashRequest) -> Result<runner::Launched> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(Error::InvalidInput(
                 "the bash service is shutting down".into(),
@@ -101,13 +111,17 @@ impl BashService {
             id: crate::util::id::uuid4_hex(),
             timestamp: crate::util::time::now_utc(),
         };
-        self.store.append(BashEvent::Command(command.clone()));
-        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-        let handle = runner::spawn(command.clone(), Arc::clone(self), done_tx)?;
+        let id = command.id.clone();
+        let launched = runner::launch(command, self)?;
         if let Ok(mut running) = self.running.lock() {
-            running.insert(command.id.clone(), handle);
+            running.insert(id, launched.handle());
         }
-        Ok((command, done_rx))
+        Ok(launched)
+    }
+
+    /// Stores the command event (called by its runner).
+    fn record(&self, command: &BashCommand) {
+        self.store.append(BashEvent::Command(command.clone()));
     }
 
     /// Stores an output chunk (called by runners).

@@ -6,7 +6,7 @@
 #![allow(unsafe_code)]
 
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,14 +45,17 @@ impl Handle {
     }
 }
 
-/// Spawns `command` and its runner thread. `done` gets one message when the
-/// final chunk is stored.
-pub(super) fn spawn(
+/// A started command whose output nobody collects yet.
+pub(super) struct Launched {
     command: BashCommand,
-    service: Arc<BashService>,
-    done: Sender<()>,
-) -> Result<Handle> {
-    // `sh -c`, as the reference's create_subprocess_shell.
+    child: Child,
+    pgid: i32,
+    stop: Arc<AtomicBool>,
+}
+
+/// Starts `command` (`sh -c`, as the reference's create_subprocess_shell) in
+/// its own process group, recorded in the service's groups.
+pub(super) fn launch(command: BashCommand, service: &BashService) -> Result<Launched> {
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(&command.command)
@@ -63,27 +66,58 @@ pub(super) fn spawn(
     if let Some(dir) = &command.cwd {
         cmd.current_dir(dir);
     }
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .map_err(|e| Error::io(format!("starting `{}`", command.command), e))?;
     let pgid = child.id() as i32;
     service.groups.register(pgid);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (out, err) = (child.stdout.take(), child.stderr.take());
-    let flag = Arc::clone(&stop);
-    let spawned = std::thread::Builder::new()
-        .name("bash-run".into())
-        .spawn(move || {
-            let groups = Arc::clone(&service.groups);
-            Collector::new(command, service, pgid).run(child, out, err, &flag);
-            groups.unregister(pgid);
-            let _ = done.send(());
-        });
-    if let Err(e) = spawned {
-        signal_group(pgid, libc::SIGKILL);
-        return Err(Error::io("spawning a thread", e));
+    Ok(Launched {
+        command,
+        child,
+        pgid,
+        stop: Arc::new(AtomicBool::new(false)),
+    })
+}
+
+impl Launched {
+    /// The command.
+    pub fn command(&self) -> &BashCommand {
+        &self.command
     }
-    Ok(Handle { pgid, stop })
+
+    /// How callers reach the command while it runs.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            pgid: self.pgid,
+            stop: Arc::clone(&self.stop),
+        }
+    }
+
+    /// Stores the `BashCommand` event (while the command already runs), then
+    /// collects and stores its output until it ends. `progress` gets one
+    /// message after each of the two.
+    pub fn run(mut self, service: Arc<BashService>, progress: &Sender<()>) {
+        service.record(&self.command);
+        let _ = progress.send(());
+        let groups = Arc::clone(&service.groups);
+        let (out, err) = (self.child.stdout.take(), self.child.stderr.take());
+        Collector::new(self.command, service, self.pgid).run(self.child, out, err, &self.stop);
+        groups.unregister(self.pgid);
+        let _ = progress.send(());
+    }
+
+    /// [`run`](Self::run) on a thread of its own.
+    pub fn run_in_background(self, service: Arc<BashService>, progress: Sender<()>) -> Result<()> {
+        let pgid = self.pgid;
+        std::thread::Builder::new()
+            .name("bash-run".into())
+            .spawn(move || self.run(service, &progress))
+            .map(|_| ())
+            .map_err(|e| {
+                signal_group(pgid, libc::SIGKILL);
+                Error::io("spawning a thread", e)
+            })
+    }
 }
 
 fn exit_code(status: ExitStatus) -> i64 {
@@ -94,35 +128,53 @@ fn exit_code(status: ExitStatus) -> i64 {
         .unwrap_or(-1)
 }
 
-/// Waits up to `timeout` for readability of the open pipes; returns which
-/// became readable (or hung up).
-fn poll_pipes(
+/// Waits up to `timeout` until one of the open pipes is readable (or hung
+/// up) or the exit notifier fires; returns which did.
+fn poll_fds(
     out: Option<&ChildStdout>,
     err: Option<&ChildStderr>,
+    exited: Option<&OwnedFd>,
     timeout: Duration,
-) -> [bool; 2] {
+) -> [bool; 3] {
+    let fd = |raw: Option<i32>| libc::pollfd {
+        fd: raw.unwrap_or(-1),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     let mut fds = [
-        libc::pollfd {
-            fd: out.map_or(-1, |p| p.as_raw_fd()),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: err.map_or(-1, |p| p.as_raw_fd()),
-            events: libc::POLLIN,
-            revents: 0,
-        },
+        fd(out.map(|p| p.as_raw_fd())),
+        fd(err.map(|p| p.as_raw_fd())),
+        fd(exited.map(|p| p.as_raw_fd())),
     ];
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: `fds` is a valid array of two pollfd; negative fds are ignored.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+    // SAFETY: `fds` is a valid array of three pollfd; negative fds are ignored.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, ms) };
     if n <= 0 {
-        return [false, false];
+        return [false; 3];
     }
     let ready = |f: &libc::pollfd| {
         f.fd >= 0 && f.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
     };
-    [ready(&fds[0]), ready(&fds[1])]
+    [ready(&fds[0]), ready(&fds[1]), ready(&fds[2])]
+}
+
+/// A descriptor that becomes readable when process `pid` exits (Linux
+/// `pidfd_open`), so the runner can wait for output and exit at once without
+/// polling; `None` where the kernel lacks it.
+#[cfg(target_os = "linux")]
+fn exit_notifier(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor was just created for us and nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exit_notifier(_pid: u32) -> Option<OwnedFd> {
+    None
 }
 
 /// Bytes that form whole UTF-8 characters, leaving an incomplete tail behind.
@@ -218,6 +270,7 @@ impl Collector {
         let mut drain_until: Option<Instant> = None;
         let (mut forced, mut timed_out) = (false, false);
         let mut buf = vec![0u8; 64 * 1024];
+        let exited = exit_notifier(child.id());
         loop {
             let now = Instant::now();
             let mut wake = now + TICK;
@@ -228,10 +281,12 @@ impl Collector {
                 wake = wake.min(deadline);
             }
             let pipes_open = out.is_some() || err.is_some();
-            if pipes_open {
-                let [o, e] = poll_pipes(
+            let watch_exit = exited.as_ref().filter(|_| exit.is_none());
+            if pipes_open || watch_exit.is_some() {
+                let [o, e, _] = poll_fds(
                     out.as_ref(),
                     err.as_ref(),
+                    watch_exit,
                     wake.saturating_duration_since(now),
                 );
                 for (ready, is_err) in [(o, false), (e, true)] {
@@ -264,8 +319,9 @@ impl Collector {
                 }
             }
             if exit.is_none() {
-                let reaped = if out.is_none() && err.is_none() {
-                    // Both pipes closed: the shell is exiting; reap it.
+                let reaped = if exited.is_none() && out.is_none() && err.is_none() {
+                    // No exit notifier and both pipes closed: the shell is
+                    // exiting; reap it.
                     wait_briefly(&mut child, wake)
                 } else {
                     child.try_wait().ok().flatten()

@@ -54,16 +54,22 @@ impl BashStore {
     /// Opens the store at `dir`, indexing the events stored there by name
     /// (bodies are read when needed).
     pub fn open(dir: &Path) -> Self {
-        let mut index = Index::default();
+        let mut keys = Vec::new();
         if let Ok(entries) = fs::read_dir(dir) {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 match Key::parse(&name) {
-                    Some(key) => index.insert(key, None),
+                    Some(key) => keys.push(key),
                     None if name.starts_with('.') => {}
                     None => log::warn!("ignoring {name} in the bash events directory"),
                 }
             }
+        }
+        // In time order, as they were stored: each command before its output.
+        keys.sort_unstable();
+        let mut index = Index::default();
+        for key in keys {
+            index.insert(key, None);
         }
         BashStore {
             dir: dir.to_path_buf(),

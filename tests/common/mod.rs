@@ -151,14 +151,28 @@ pub fn create_scripted_conversation(
     info["id"].as_str().unwrap().to_string()
 }
 
-/// The `pgrep -f` lines of processes whose command line contains `marker`
-/// (empty when none runs).
+/// The pids (one per line) of live processes whose command line contains
+/// `marker`; empty when none runs. Zombies are dead and not counted: when
+/// their parent died, whether the machine's init reaps them promptly is not
+/// ours to test.
 pub fn processes_matching(marker: &str) -> String {
     let out = std::process::Command::new("pgrep")
         .args(["-f", marker])
         .output()
         .expect("pgrep runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    stat.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().next().map(String::from))
+                })
+                .is_some_and(|state| state != "Z")
+        })
+        .map(|pid| format!("{pid}\n"))
+        .collect()
 }
 
 /// GET a URL: (status, JSON body or null).

@@ -14,9 +14,11 @@ Prints PASS/FAIL per check and ends with "N passed, M failed"; exits non-zero
 on any failure.
 """
 import argparse
+import atexit
 import os
 import shlex
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,22 @@ from openhands.tools.preset.default import get_default_agent  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = []
+
+
+_TEMP_DIRS = []
+
+
+def temp_dir(prefix):
+    """A fresh directory, removed when this script exits."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    _TEMP_DIRS.append(path)
+    return path
+
+
+@atexit.register
+def _remove_temp_dirs():
+    for path in _TEMP_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def check(name, ok, detail=""):
@@ -62,7 +80,7 @@ class Server:
 
     def __init__(self, cmd, cwd=None, env=None):
         self.cmd, self.env = cmd, dict(os.environ, LOG_JSON="true", **(env or {}))
-        self.cwd = cwd or tempfile.mkdtemp(prefix="ohs-conv-interop-")
+        self.cwd = cwd or temp_dir("ohs-conv-interop-")
         self.proc = None
 
     def start(self):

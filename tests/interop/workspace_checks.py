@@ -11,9 +11,11 @@ the end. Prints PASS/FAIL per check and ends with "N passed, M failed";
 exits non-zero on any failure.
 """
 import argparse
+import atexit
 import os
 import shlex
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,22 @@ import httpx  # noqa: E402
 from openhands.sdk import Workspace  # noqa: E402
 
 RESULTS = []
+
+
+_TEMP_DIRS = []
+
+
+def temp_dir(prefix):
+    """A fresh directory, removed when this script exits."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    _TEMP_DIRS.append(path)
+    return path
+
+
+@atexit.register
+def _remove_temp_dirs():
+    for path in _TEMP_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def check(name, ok, detail=""):
@@ -103,11 +121,11 @@ def main():
                     help="do not require exit code 0 on SIGTERM (the reference exits -15)")
     args = ap.parse_args()
 
-    scratch = tempfile.mkdtemp(prefix="ohs-interop-")
+    scratch = temp_dir("ohs-interop-")
     proc = None
     try:
         if args.server_cmd:
-            server_cwd = tempfile.mkdtemp(prefix="ohs-interop-server-")
+            server_cwd = temp_dir("ohs-interop-server-")
             port = free_port()
             url = "http://127.0.0.1:%d" % port
             cmd = shlex.split(args.server_cmd) + ["--host", "127.0.0.1", "--port", str(port)]
