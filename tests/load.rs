@@ -154,6 +154,8 @@ fn sixty_four_clients_mixed_load_without_errors_or_growth() {
             id
         })
         .collect();
+    // And one workspace command, so the bash event search has a page to return.
+    exec(&raw_agent(), &url, 0).unwrap();
     let ids = Arc::new(ids);
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
