@@ -3,8 +3,10 @@
 //! results.
 //!
 //! Each command runs as `/bin/sh -c CMD` (as in the reference) in its own
-//! process group with stdin closed. One runner thread per command polls both
-//! pipes, notices the exit, and stores chunks as they come:
+//! process group with stdin closed. Its runner (the caller's thread for
+//! [`BashService::execute`], a thread of its own for [`BashService::start`])
+//! stores the `BashCommand` event while the command runs, then polls both
+//! pipes and the exit (a pidfd) and stores chunks as they come:
 //! - output pending for [`FLUSH_AFTER`] while the command still runs is
 //!   published as an intermediate chunk, and any chunk is split at
 //!   [`MAX_CHUNK_CHARS`] (the reference's limit), never inside a UTF-8 character;

@@ -30,7 +30,7 @@ pub struct Frontend {
     pub(crate) open_connections: AtomicUsize,
 }
 
-/// Accepts connections until [`Frontend::stopping`] is set.
+/// Accepts connections until the frontend is stopping.
 pub fn accept_loop(listener: TcpListener, frontend: Arc<Frontend>) {
     let mut backoff = Duration::from_millis(5);
     for stream in listener.incoming() {

@@ -8,7 +8,8 @@
 //!   upgrades stay on that thread too ([`ws`]). There is no global lock
 //!   around request handling: handlers share [`App`] and lock only the piece
 //!   of state they touch, briefly.
-//! - Commands started through `/api/bash` have their own threads ([`crate::bash`]).
+//! - `start_bash_command` gives each command a thread of its own;
+//!   `execute_bash_command` runs it on the request's thread ([`crate::bash`]).
 //!
 //! # Shutdown
 //! [`ServerHandle::shutdown`] (called on SIGINT/SIGTERM by the binary) stops
