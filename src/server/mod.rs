@@ -33,6 +33,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
+
 pub use auth::SessionKeys;
 pub use config::ServerConfig;
 use http::{split_target, ApiError, ApiRequest, ApiResponse};
@@ -84,6 +86,8 @@ pub struct Server {
     listener: TcpListener,
     addr: SocketAddr,
     stopping: Arc<AtomicBool>,
+    stop_tx: Sender<()>,
+    stop_rx: Receiver<()>,
 }
 
 /// Stops a running [`Server`] from another thread.
@@ -91,13 +95,15 @@ pub struct Server {
 pub struct ServerHandle {
     addr: SocketAddr,
     stopping: Arc<AtomicBool>,
+    stop_tx: Sender<()>,
 }
 
 impl ServerHandle {
     /// Starts a graceful shutdown; [`Server::run`] returns once it is done.
     pub fn shutdown(&self) {
         if !self.stopping.swap(true, Ordering::SeqCst) {
-            // Wake the accept loop.
+            // Wake `run`, then the accept loop.
+            let _ = self.stop_tx.try_send(());
             let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
         }
     }
@@ -113,6 +119,7 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the bound address", e))?;
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let guardian = Some(Arc::new(Guardian::new()));
         let groups = Arc::new(ProcessGroups::guarded_by(guardian.clone()));
         let bash = BashService::new(&config.bash_events_dir(), None, Arc::clone(&groups));
@@ -146,6 +153,8 @@ impl Server {
             listener,
             addr,
             stopping: Arc::new(AtomicBool::new(false)),
+            stop_tx,
+            stop_rx,
         })
     }
 
@@ -159,6 +168,7 @@ impl Server {
         ServerHandle {
             addr: self.addr,
             stopping: Arc::clone(&self.stopping),
+            stop_tx: self.stop_tx.clone(),
         }
     }
 
@@ -181,9 +191,8 @@ impl Server {
                 .map_err(|e| Error::io("spawning the accept thread", e))?
         };
         log::info!("openhands-sync listening on http://{}", self.addr);
-        while !self.stopping.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // Wait for `ServerHandle::shutdown` (it may already have been called).
+        let _ = self.stop_rx.recv();
         log::info!("shutting down: no new connections, draining requests");
         frontend.stopping.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
