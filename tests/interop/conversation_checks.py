@@ -14,14 +14,10 @@ Prints PASS/FAIL per check and ends with "N passed, M failed"; exits non-zero
 on any failure.
 """
 import argparse
-import atexit
 import os
 import shlex
-import socket
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -35,35 +31,9 @@ from openhands.sdk.event import ConversationStateUpdateEvent  # noqa: E402
 from openhands.sdk.security.confirmation_policy import AlwaysConfirm, NeverConfirm  # noqa: E402
 from openhands.tools.preset.default import get_default_agent  # noqa: E402
 
+from support import check, finish, free_port, temp_dir  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = []
-
-
-_TEMP_DIRS = []
-
-
-def temp_dir(prefix):
-    """A fresh directory, removed when this script exits."""
-    path = tempfile.mkdtemp(prefix=prefix)
-    _TEMP_DIRS.append(path)
-    return path
-
-
-@atexit.register
-def _remove_temp_dirs():
-    for path in _TEMP_DIRS:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def check(name, ok, detail=""):
-    RESULTS.append(bool(ok))
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else "  -- " + str(detail)[:400]), flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(pred, seconds=30, step=0.05):
@@ -322,10 +292,7 @@ def main():
     finally:
         llm.terminate()
         llm.wait()
-    passed = sum(RESULTS)
-    failed = len(RESULTS) - passed
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    finish()
 
 
 def _up(url):

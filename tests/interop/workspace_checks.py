@@ -11,14 +11,9 @@ the end. Prints PASS/FAIL per check and ends with "N passed, M failed";
 exits non-zero on any failure.
 """
 import argparse
-import atexit
 import os
 import shlex
-import socket
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -27,34 +22,7 @@ os.environ.setdefault("OPENHANDS_SUPPRESS_BANNER", "1")
 import httpx  # noqa: E402
 from openhands.sdk import Workspace  # noqa: E402
 
-RESULTS = []
-
-
-_TEMP_DIRS = []
-
-
-def temp_dir(prefix):
-    """A fresh directory, removed when this script exits."""
-    path = tempfile.mkdtemp(prefix=prefix)
-    _TEMP_DIRS.append(path)
-    return path
-
-
-@atexit.register
-def _remove_temp_dirs():
-    for path in _TEMP_DIRS:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def check(name, ok, detail=""):
-    RESULTS.append(bool(ok))
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else "  -- " + str(detail)[:400]), flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support import check, finish, free_port, temp_dir  # noqa: E402
 
 
 def wait_healthy(url, proc, seconds=30):
@@ -149,10 +117,7 @@ def main():
             except subprocess.TimeoutExpired:
                 proc.kill()
                 check("server exits on SIGTERM", False, "still running after 15 s")
-    passed = sum(RESULTS)
-    failed = len(RESULTS) - passed
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    finish()
 
 
 if __name__ == "__main__":
