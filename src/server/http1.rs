@@ -42,9 +42,14 @@ pub struct RequestHead {
 impl RequestHead {
     /// The first header called `name` (lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
+        self.all(name).next()
+    }
+
+    /// Every header called `name` (lower case), in order.
+    pub fn all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
         self.headers
             .iter()
-            .find(|(k, _)| k == name)
+            .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
@@ -338,18 +343,8 @@ impl Connection {
 /// The body framing a head announces (RFC 9112 6.3).
 pub fn framing(head: &RequestHead) -> Result<Framing, ReadError> {
     let bad = |m: &str| Err(ReadError::BadRequest(m.into()));
-    let lengths: Vec<&str> = head
-        .headers
-        .iter()
-        .filter(|(k, _)| k == "content-length")
-        .map(|(_, v)| v.as_str())
-        .collect();
-    let codings: Vec<&str> = head
-        .headers
-        .iter()
-        .filter(|(k, _)| k == "transfer-encoding")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let lengths: Vec<&str> = head.all("content-length").collect();
+    let codings: Vec<&str> = head.all("transfer-encoding").collect();
     if !codings.is_empty() {
         if !lengths.is_empty() {
             return bad("both Content-Length and Transfer-Encoding");
