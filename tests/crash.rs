@@ -8,52 +8,27 @@ mod common;
 use std::time::Duration;
 
 use common::binary::BinaryServer;
-use common::{create_scripted_conversation, raw_agent, ws_connect, ws_next, TempDir};
+use common::{
+    create_scripted_conversation, get_ok, message, post_json, ws_connect, ws_next, Lcg, TempDir,
+};
 use serde_json::{json, Value};
 
 const ROUNDS: usize = 20;
 
-fn get(url: &str) -> Value {
-    raw_agent()
-        .get(url)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap()
-}
-
 fn send(url: &str, id: &str, text: &str) {
-    let body = json!({"role": "user", "content": [{"type": "text", "text": text}], "run": true});
-    let r = raw_agent()
-        .post(format!("{url}/api/conversations/{id}/events"))
-        .send_json(&body)
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-}
-
-/// A tiny deterministic generator (seeded, printed) for the kill points.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % below
-    }
+    let (status, body) = post_json(
+        &format!("{url}/api/conversations/{id}/events"),
+        message(text, true),
+    );
+    assert_eq!(status, 200, "{body}");
 }
 
 #[test]
 fn twenty_sigkills_lose_no_acknowledged_event() {
     let state = TempDir::new("crash-campaign");
     let work = TempDir::new("crash-campaign-work");
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(7);
-    println!("kill-point seed {seed}");
-    let mut rng = Lcg(seed);
+    let mut rng = Lcg::from_env_or_clock("OHS_CRASH_SEED");
+    let seed = rng.seed();
     let marker = format!("ohs_campaign_{}", std::process::id());
     // A workspace command (a plain `sh -c`, no terminal) under a name that
     // carries the marker: `sleep` reached through a symlink.
@@ -65,7 +40,7 @@ fn twenty_sigkills_lose_no_acknowledged_event() {
         let url = server.url.clone();
         // Everything acknowledged before earlier kills is still there, and
         // every conversation is listed and not stuck in `running`.
-        let listed = get(&format!("{url}/api/conversations/search?limit=100"));
+        let listed = get_ok(&format!("{url}/api/conversations/search?limit=100"));
         let listed: Vec<&str> = listed["items"]
             .as_array()
             .unwrap()
@@ -84,7 +59,8 @@ fn twenty_sigkills_lose_no_acknowledged_event() {
                     "round {round}: acknowledged event {a} of {id} lost (seed {seed})"
                 );
             }
-            let status = get(&format!("{url}/api/conversations/{id}"))["execution_status"].clone();
+            let status =
+                get_ok(&format!("{url}/api/conversations/{id}"))["execution_status"].clone();
             assert_ne!(status, "running", "round {round}: {id} wedged in running");
         }
         // Resume the previous round's conversation, start a new one, and kill
@@ -104,12 +80,12 @@ fn twenty_sigkills_lose_no_acknowledged_event() {
             &id,
             &format!("echo round {round}; exec -a {marker} sleep 30"),
         );
-        let started = raw_agent()
-            .post(format!("{url}/api/bash/start_bash_command"))
-            .send_json(json!({"command": format!("'{}' 30; true", sleeper.display())}))
-            .unwrap();
-        assert_eq!(started.status().as_u16(), 200);
-        let kill_after = Duration::from_millis(20 + rng.next(400));
+        let (status, _) = post_json(
+            &format!("{url}/api/bash/start_bash_command"),
+            json!({"command": format!("'{}' 30; true", sleeper.display())}),
+        );
+        assert_eq!(status, 200);
+        let kill_after = Duration::from_millis(20 + rng.below(400) as u64);
         let deadline = std::time::Instant::now() + kill_after;
         let mut acked = Vec::new();
         while std::time::Instant::now() < deadline {
@@ -127,7 +103,7 @@ fn twenty_sigkills_lose_no_acknowledged_event() {
     // no shell or command of a killed server is still running.
     let mut server = BinaryServer::spawn(state.path(), &[]);
     assert_eq!(
-        get(&format!("{}/api/conversations/count", server.url)),
+        get_ok(&format!("{}/api/conversations/count", server.url)),
         json!(ROUNDS)
     );
     server.kill();

@@ -13,34 +13,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{create_scripted_conversation, raw_agent, TempDir, TestServer};
+use common::{create_scripted_conversation, get_ok, raw_agent, Lcg, TempDir, TestServer};
 use serde_json::{json, Value};
-
-/// A small deterministic generator.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
-
-fn seed() -> u64 {
-    let seed = std::env::var("OHS_HOSTILE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
-    println!("corpus seed {seed} (replay with OHS_HOSTILE_SEED={seed})");
-    seed
-}
 
 /// What a field of a request body holds.
 #[derive(Clone, Copy)]
@@ -60,7 +34,7 @@ struct Template {
 }
 
 /// A value a field of `kind` never accepts.
-fn wrong_value(kind: Kind, rng: &mut Rng) -> Value {
+fn wrong_value(kind: Kind, rng: &mut Lcg) -> Value {
     if rng.below(8) == 0 {
         // Too deep for any parser limit: spliced in as raw text by the caller.
         return json!({"__deep__": "[".repeat(5_000) + &"]".repeat(5_000)});
@@ -88,7 +62,7 @@ fn wrong_value(kind: Kind, rng: &mut Rng) -> Value {
 }
 
 /// One always-invalid variant of a template's body.
-fn mutate(t: &Template, rng: &mut Rng) -> Vec<u8> {
+fn mutate(t: &Template, rng: &mut Lcg) -> Vec<u8> {
     let text = serde_json::to_vec(&t.body).unwrap();
     match rng.below(6) {
         // A proper prefix of a JSON object is never valid JSON.
@@ -189,7 +163,7 @@ fn parse_response(out: &[u8]) -> (u16, Vec<u8>) {
 }
 
 /// Requests broken at the HTTP level, each on its own connection.
-fn framing_corpus(rng: &mut Rng) -> Vec<Vec<u8>> {
+fn framing_corpus(rng: &mut Lcg) -> Vec<Vec<u8>> {
     let long = "a".repeat(17 * 1024 + rng.below(4096));
     let many: String = (0..150).map(|i| format!("X-{i}: v\r\n")).collect();
     let cases: Vec<String> = vec![
@@ -230,7 +204,7 @@ fn framing_corpus(rng: &mut Rng) -> Vec<Vec<u8>> {
     out
 }
 
-fn multipart_corpus(rng: &mut Rng) -> Vec<(String, Vec<u8>)> {
+fn multipart_corpus(rng: &mut Lcg) -> Vec<(String, Vec<u8>)> {
     let part = |name: &str| {
         format!(
             "--b\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"x\"\r\n\r\npwned\r\n"
@@ -326,7 +300,7 @@ fn ten_thousand_hostile_requests_get_4xx_in_the_reference_shape() {
             fields: &[("path", Kind::Str)],
         },
     ];
-    let mut rng = Rng(seed());
+    let mut rng = Lcg::from_env_or_clock("OHS_HOSTILE_SEED");
     let agent = raw_agent();
     let mut failures = Vec::new();
     let mut count = 0usize;
@@ -443,40 +417,24 @@ fn ten_thousand_hostile_requests_get_4xx_in_the_reference_shape() {
         "a hostile request wrote {}",
         never.display()
     );
-    let started: Value = agent
-        .get(format!("{}/api/bash/bash_events/search", server.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    let started = get_ok(&format!("{}/api/bash/bash_events/search", server.url));
     assert_eq!(
         started["items"],
         json!([]),
         "a hostile request ran a command"
     );
     assert_eq!(event_count(&server.url, &id), events_before);
-    let count_convs: Value = agent
-        .get(format!("{}/api/conversations/count", server.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
-    assert_eq!(count_convs, json!(1));
+    assert_eq!(
+        get_ok(&format!("{}/api/conversations/count", server.url)),
+        json!(1)
+    );
     // And the server still serves.
     let ws = openhands_sync::client::RemoteWorkspace::new(&server.url);
     assert_eq!(ws.execute_command("echo alive").unwrap().stdout, "alive\n");
 }
 
 fn event_count(url: &str, id: &str) -> Value {
-    raw_agent()
-        .get(format!("{url}/api/conversations/{id}/events/count"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap()
+    get_ok(&format!("{url}/api/conversations/{id}/events/count"))
 }
 
 /// Opens `n` connections that trickle a request head and `n` that trickle

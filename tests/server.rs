@@ -80,13 +80,7 @@ fn session_key_guards_api_routes_only() {
             "{method} {path} with key"
         );
     }
-    let body: Value = agent
-        .get(format!("{}/api/bash/bash_events/search", server.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    let (_, body) = get_json(&format!("{}/api/bash/bash_events/search", server.url));
     assert_eq!(body, json!({"detail": "Unauthorized"}));
     let ws = openhands_sync::client::RemoteWorkspace::builder(&server.url)
         .session_key("s3cret-key")

@@ -185,6 +185,13 @@ pub fn get_json(url: &str) -> (u16, serde_json::Value) {
     )
 }
 
+/// GET a URL that must answer 200; its JSON body.
+pub fn get_ok(url: &str) -> serde_json::Value {
+    let (status, body) = get_json(url);
+    assert_eq!(status, 200, "GET {url}: {body}");
+    body
+}
+
 /// POST JSON to a URL: (status, JSON body or null).
 pub fn post_json(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
     let mut r = raw_agent().post(url).send_json(&body).unwrap();
@@ -239,4 +246,43 @@ pub fn named_sleep(dir: &Path, marker: &str) -> PathBuf {
     let link = dir.join(marker);
     std::os::unix::fs::symlink(sleep, &link).unwrap();
     link
+}
+
+/// A small deterministic generator for randomised campaigns, so a failing
+/// run can be replayed from its seed.
+pub struct Lcg {
+    seed: u64,
+    state: u64,
+}
+
+impl Lcg {
+    /// Seeded from `env` when set (to replay a run), else from the clock; the
+    /// seed is printed either way.
+    pub fn from_env_or_clock(env: &str) -> Self {
+        let seed = std::env::var(env)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+        println!("seed {seed} (replay with {env}={seed})");
+        Lcg { seed, state: seed }
+    }
+
+    /// The seed it started from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The next number below `n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        self.state = self
+            .state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.state >> 33) % n as u64) as usize
+    }
 }
