@@ -20,6 +20,8 @@ use super::http::ApiResponse;
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// The most headers one request may carry.
 pub const MAX_HEADERS: usize = 100;
+/// How long writing one response may block on a client that does not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a waiting connection looks at the shutdown flag.
 const WAKE_EVERY: Duration = Duration::from_millis(500);
 /// How long, and how much, [`Connection::linger_close`] reads and discards.
@@ -112,6 +114,7 @@ impl Connection {
     /// Wraps an accepted socket.
     pub fn new(tcp: TcpStream) -> Self {
         let _ = tcp.set_nodelay(true);
+        let _ = tcp.set_write_timeout(Some(WRITE_TIMEOUT));
         Connection {
             tcp,
             buf: Vec::with_capacity(1024),
@@ -335,7 +338,6 @@ impl Connection {
         if !head_only {
             out.extend_from_slice(&response.body);
         }
-        let _ = self.tcp.set_write_timeout(Some(Duration::from_secs(30)));
         self.tcp.write_all(&out)
     }
 }
